@@ -1,0 +1,157 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { SingleFlight, type Cache } from './cache.js'
+
+// INCR and EXPIRE in one step: a crash between the two would leave a counter that never expires.
+const INCREMENT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count`
+
+export interface RedisCacheOptions {
+  url: string
+  /** Prepended to every key and channel, so several apps (or test files) can share one Redis. */
+  keyPrefix: string
+  /** How long one command may take before it fails; keeps requests fast while Redis is away. */
+  commandTimeoutMs?: number
+  onError?: (error: Error) => void
+}
+
+export function redisConnectionOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    // While disconnected, fail commands at once rather than queueing them behind the outage.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2000,
+    // Keep trying forever with a short ceiling, so the app heals by itself when Redis returns.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    lazyConnect: true,
+  }
+}
+
+export async function createRedisCache(options: RedisCacheOptions): Promise<Cache> {
+  const prefix = options.keyPrefix
+  const client = new Redis(options.url, redisConnectionOptions(options.commandTimeoutMs ?? 1000))
+  let subscriber: Redis | undefined
+  const handlers = new Map<string, Set<(message: unknown) => void>>()
+  const flights = new SingleFlight()
+  const reportError = options.onError ?? (() => {})
+  client.on('error', reportError)
+
+  try {
+    await client.connect()
+  } catch (error) {
+    // Boot anyway: ioredis keeps reconnecting, and health/cache reports the outage meanwhile.
+    reportError(error as Error)
+  }
+
+  const ensureSubscriber = async (): Promise<Redis> => {
+    if (subscriber) return subscriber
+    subscriber = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
+    subscriber.on('error', reportError)
+    subscriber.on('messageBuffer', (channelBuffer: Buffer, payload: Buffer) => {
+      const channel = channelBuffer.toString().slice(prefix.length)
+      const listeners = handlers.get(channel)
+      if (!listeners) return
+      let message: unknown
+      try {
+        message = JSON.parse(payload.toString())
+      } catch {
+        return
+      }
+      for (const listener of listeners) listener(message)
+    })
+    if (subscriber.status === 'wait') await subscriber.connect().catch(reportError)
+    return subscriber
+  }
+
+  const readJson = <T>(raw: string | null): T | undefined => (raw === null ? undefined : (JSON.parse(raw) as T))
+  const write = async (key: string, value: unknown, ttlSeconds?: number) => {
+    const payload = JSON.stringify(value)
+    if (ttlSeconds) await client.set(prefix + key, payload, 'EX', ttlSeconds)
+    else await client.set(prefix + key, payload)
+  }
+
+  return {
+    kind: 'redis',
+    async get<T>(key: string) {
+      return readJson<T>(await client.get(prefix + key))
+    },
+    set: write,
+    async delete(key) {
+      await client.del(prefix + key)
+    },
+    async deleteByPrefix(keyPrefix) {
+      let removed = 0
+      let cursor = '0'
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${escapeGlob(prefix + keyPrefix)}*`, 'COUNT', 500)
+        cursor = next
+        if (keys.length > 0) removed += await client.unlink(...keys)
+      } while (cursor !== '0')
+      return removed
+    },
+    async increment(key, ttlSeconds) {
+      return Number(await client.eval(INCREMENT_SCRIPT, 1, prefix + key, ttlSeconds))
+    },
+    async ttl(key) {
+      return client.ttl(prefix + key)
+    },
+    async getOrSet<T>(key: string, ttlSeconds: number, load: () => Promise<T>) {
+      let cached: T | undefined
+      try {
+        cached = readJson<T>(await client.get(prefix + key))
+      } catch (error) {
+        // Redis away: serve from the source of truth rather than failing the request.
+        reportError(error as Error)
+        return load()
+      }
+      if (cached !== undefined) return cached
+      return flights.run(key, async () => {
+        const value = await load()
+        if (value !== undefined) await write(key, value, ttlSeconds).catch(reportError)
+        return value
+      })
+    },
+    async publish(channel, message) {
+      await client.publish(prefix + channel, JSON.stringify(message))
+    },
+    async subscribe(channel, handler) {
+      const connection = await ensureSubscriber()
+      let listeners = handlers.get(channel)
+      if (!listeners) {
+        listeners = new Set()
+        handlers.set(channel, listeners)
+        await connection.subscribe(prefix + channel)
+      }
+      listeners.add(handler)
+      return async () => {
+        listeners.delete(handler)
+        if (listeners.size === 0) {
+          handlers.delete(channel)
+          await connection.unsubscribe(prefix + channel).catch(reportError)
+        }
+      }
+    },
+    async ping(timeoutMs) {
+      const started = performance.now()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        client.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`redis did not answer within ${timeoutMs} ms`)), timeoutMs)
+        }),
+      ]).finally(() => clearTimeout(timer))
+      return Math.round((performance.now() - started) * 100) / 100
+    },
+    async close() {
+      await Promise.allSettled([client.quit(), subscriber?.quit()])
+      client.disconnect()
+      subscriber?.disconnect()
+    },
+  }
+}
+
+function escapeGlob(value: string): string {
+  return value.replace(/[*?[\]\\]/g, '\\$&')
+}

@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseDotenv } from 'dotenv'
+import { ConfigError } from './config-error.js'
+import { parseEnv, type EnvSource } from './env-parsers.js'
+
+export { ConfigError }
+
+/** Secrets that appear in docs and examples; a server that uses one is as good as unkeyed. */
+const EXAMPLE_SECRETS = new Set([
+  '<generated-from-setup-script>',
+  'change-me',
+  'changeme',
+  'secret',
+  'your-secret-key',
+  'your-secret-key-here',
+  'replace-with-output-of-npm-run-setup-secret',
+])
+const MIN_SECRET_LENGTH = 32
+
+export type TrustProxy = boolean | number | string[]
+
+export interface Config {
+  readonly projectName: string
+  readonly version: string
+  readonly debug: boolean
+  readonly host: string
+  readonly port: number
+  readonly workers: number
+  readonly logLevel: string
+  /** Normalised postgres:// URL, or undefined for the embedded PGlite database. */
+  readonly databaseUrl: string | undefined
+  readonly databasePoolSize: number
+  readonly databaseTimeoutSeconds: number
+  /** Where PGlite keeps its files; `memory://` keeps nothing. */
+  readonly dataDir: string
+  readonly autoMigrate: boolean
+  readonly redisUrl: string | undefined
+  readonly redisKeyPrefix: string
+  readonly secretKey: string
+  /** True when SECRET_KEY was missing and one was generated for this process only. */
+  readonly secretKeyGenerated: boolean
+  readonly algorithm: 'HS256' | 'HS384' | 'HS512'
+  readonly accessTokenExpireMinutes: number
+  readonly refreshTokenExpireDays: number
+  readonly bcryptRounds: number
+  readonly rateLimitEnabled: boolean
+  readonly rateLimitPerMinute: number
+  readonly authRateLimitPerMinute: number
+  readonly loginRateLimitPerAccount: number
+  readonly rateLimitExempt: readonly string[]
+  readonly twoFaCodeExpireMinutes: number
+  readonly requireEmailVerification: boolean
+  readonly smtp: {
+    readonly host: string
+    readonly port: number
+    readonly tls: boolean
+    readonly ssl: boolean
+    readonly user: string
+    readonly password: string
+    readonly fromEmail: string
+    readonly fromName: string
+  }
+  readonly publicUrl: string
+  readonly allowedOrigins: readonly string[]
+  readonly trustProxy: TrustProxy
+  readonly bodyLimit: number
+  readonly wsRequireAuth: boolean
+  readonly wsMessagesPerSecond: number
+}
+
+const packageVersion = (): string => {
+  try {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version?: string }
+    return pkg.version ?? '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+/**
+ * Accepts the URL forms people paste from other stacks and cloud consoles:
+ * `postgresql+asyncpg://`, `postgres://` and `postgresql://`.
+ */
+export function normalizeDatabaseUrl(raw: string): string {
+  const match = /^(postgres|postgresql)(\+[a-z0-9]+)?:\/\//i.exec(raw)
+  if (!match) {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql:// (got "${raw.split(':')[0]}:")`)
+  }
+  const normalized = 'postgres://' + raw.slice(match[0].length)
+  try {
+    new URL(normalized)
+  } catch {
+    throw new ConfigError('DATABASE_URL is not a valid URL')
+  }
+  return normalized
+}
+
+function parseTrustProxy(raw: string | undefined): TrustProxy {
+  if (raw === undefined || raw.trim() === '') return false
+  const value = raw.trim().toLowerCase()
+  if (['false', '0', 'no', 'off'].includes(value)) return false
+  if (['true', 'yes', 'on'].includes(value)) return true
+  if (/^\d+$/.test(value)) return Number(value)
+  return value.split(',').map((part) => part.trim()).filter(Boolean)
+}
+
+function resolveSecret(raw: string | undefined, debug: boolean): { key: string; generated: boolean } {
+  if (raw === undefined || raw.trim() === '') {
+    if (!debug) throw new ConfigError('SECRET_KEY is required when DEBUG=False (run: npm run setup:secret)')
+    return { key: randomBytes(48).toString('base64url'), generated: true }
+  }
+  if (!debug) {
+    if (EXAMPLE_SECRETS.has(raw.trim().toLowerCase())) {
+      throw new ConfigError('SECRET_KEY is an example value; generate a real one with: npm run setup:secret')
+    }
+    if (raw.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(`SECRET_KEY must be at least ${MIN_SECRET_LENGTH} characters when DEBUG=False`)
+    }
+  }
+  return { key: raw, generated: false }
+}
+
+/** Parses and validates every setting once; throws ConfigError naming the variable at fault. */
+export function loadConfig(source: EnvSource = readEnvironment()): Config {
+  const env = parseEnv(source)
+  const debug = env.bool('DEBUG', true)
+  const secret = resolveSecret(source.SECRET_KEY, debug)
+  const databaseUrlRaw = env.optionalString('DATABASE_URL')
+  const smtpPort = env.int('SMTP_PORT', 587, { min: 1, max: 65535 })
+  const smtpSsl = env.bool('SMTP_SSL', smtpPort === 465)
+  const port = env.int('PORT', 8000, { min: 0, max: 65535 })
+
+  const config: Config = {
+    projectName: env.string('PROJECT_NAME', 'carbelsad'),
+    version: packageVersion(),
+    debug,
+    host: env.string('HOST', '0.0.0.0'),
+    port,
+    workers: env.int('WORKERS', 1, { min: 1, max: 64 }),
+    logLevel: env.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], debug ? 'debug' : 'info'),
+    databaseUrl: databaseUrlRaw === undefined ? undefined : wrapConfigError('DATABASE_URL', () => normalizeDatabaseUrl(databaseUrlRaw)),
+    databasePoolSize: env.int('DATABASE_POOL_SIZE', 10, { min: 1, max: 500 }),
+    databaseTimeoutSeconds: env.int('DATABASE_TIMEOUT_SECONDS', 5, { min: 1, max: 300 }),
+    dataDir: env.string('DATA_DIR', './data/pglite'),
+    autoMigrate: env.bool('AUTO_MIGRATE', true),
+    redisUrl: env.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: env.string('REDIS_KEY_PREFIX', 'carbelsad:'),
+    secretKey: secret.key,
+    secretKeyGenerated: secret.generated,
+    algorithm: env.oneOf('ALGORITHM', ['HS256', 'HS384', 'HS512'], 'HS256'),
+    accessTokenExpireMinutes: env.int('ACCESS_TOKEN_EXPIRE_MINUTES', 30, { min: 1, max: 60 * 24 * 30 }),
+    refreshTokenExpireDays: env.int('REFRESH_TOKEN_EXPIRE_DAYS', 7, { min: 1, max: 365 }),
+    bcryptRounds: env.int('BCRYPT_ROUNDS', 12, { min: 4, max: 15 }),
+    rateLimitEnabled: env.bool('RATE_LIMIT_ENABLED', true),
+    rateLimitPerMinute: env.int('RATE_LIMIT_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
+    authRateLimitPerMinute: env.int('AUTH_RATE_LIMIT_PER_MINUTE', 10, { min: 1, max: 1_000_000 }),
+    loginRateLimitPerAccount: env.int('LOGIN_RATE_LIMIT_PER_ACCOUNT', 10, { min: 1, max: 1_000_000 }),
+    rateLimitExempt: env.list('RATE_LIMIT_EXEMPT', ['/api/v1/health', '/api/docs', '/api/redoc', '/api/openapi.json']),
+    twoFaCodeExpireMinutes: env.int('TWO_FA_CODE_EXPIRE_MINUTES', 10, { min: 1, max: 1440 }),
+    requireEmailVerification: env.bool('REQUIRE_EMAIL_VERIFICATION', false),
+    smtp: {
+      host: env.string('SMTP_HOST', ''),
+      port: smtpPort,
+      tls: env.bool('SMTP_TLS', !smtpSsl),
+      ssl: smtpSsl,
+      user: env.string('SMTP_USER', ''),
+      password: env.string('SMTP_PASSWORD', ''),
+      fromEmail: env.email('EMAILS_FROM_EMAIL', 'noreply@example.com'),
+      fromName: env.string('EMAILS_FROM_NAME', env.string('PROJECT_NAME', 'carbelsad')),
+    },
+    publicUrl: env.optionalUrl('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`,
+    allowedOrigins: env.list('ALLOWED_ORIGINS', ['http://localhost:3000', 'http://localhost:8000']),
+    trustProxy: parseTrustProxy(source.TRUST_PROXY),
+    bodyLimit: env.int('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
+    wsRequireAuth: env.bool('WS_REQUIRE_AUTH', true),
+    wsMessagesPerSecond: env.int('WS_MESSAGES_PER_SECOND', 20, { min: 1, max: 10_000 }),
+  }
+  if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
+    throw new ConfigError('SMTP_TLS and SMTP_SSL are exclusive: STARTTLS (587) or implicit TLS (465), not both')
+  }
+  if (config.databaseUrl === undefined && config.workers > 1) {
+    throw new ConfigError(
+      'WORKERS > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process stores belong to one process',
+    )
+  }
+  if (config.workers > 1 && config.redisUrl === undefined) {
+    throw new ConfigError('WORKERS > 1 needs REDIS_URL so rate limits, revocations and WebSocket rooms are shared')
+  }
+  return deepFreeze(config)
+}
+
+function wrapConfigError<T>(name: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (error instanceof ConfigError && !error.message.startsWith(name)) throw new ConfigError(`${name}: ${error.message}`)
+    throw error
+  }
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) {
+    if (inner !== null && typeof inner === 'object') deepFreeze(inner as object)
+  }
+  return Object.freeze(value)
+}
+
+/** `.env` in the working directory, overridden by the real environment. */
+export function readEnvironment(cwd = process.cwd()): EnvSource {
+  const file = resolve(cwd, '.env')
+  const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {}
+  return { ...fromFile, ...process.env }
+}

@@ -1,0 +1,107 @@
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from './schema.js'
+
+export type Schema = typeof schema
+/** The query surface shared by both drivers; a transaction has the same shape. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+
+export const MIGRATIONS_FOLDER = resolve(import.meta.dirname, '../../drizzle')
+
+export interface Database {
+  readonly db: Db
+  readonly kind: 'postgresql' | 'pglite'
+  migrate(): Promise<void>
+  /** Round-trip latency in milliseconds; rejects when the database does not answer within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<number>
+  /** Pool usage, for metrics and diagnostics. */
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** postgres:// URL; omitted means embedded PGlite. */
+  url?: string | undefined
+  /** PGlite data directory, or `memory://` for a throwaway database. */
+  dataDir?: string
+  poolSize?: number
+  timeoutSeconds?: number
+}
+
+/** `sslmode` / `ssl` query parameters, as cloud providers write them, mapped to postgres.js options. */
+export function sslFromUrl(url: string): { url: string; ssl: boolean | 'require' | 'prefer' | 'verify-full' } {
+  const parsed = new URL(url)
+  const mode = (parsed.searchParams.get('sslmode') ?? parsed.searchParams.get('ssl') ?? '').toLowerCase()
+  parsed.searchParams.delete('sslmode')
+  parsed.searchParams.delete('ssl')
+  const map: Record<string, boolean | 'require' | 'prefer' | 'verify-full'> = {
+    '': false,
+    disable: false,
+    false: false,
+    allow: 'prefer',
+    prefer: 'prefer',
+    require: 'require',
+    true: 'require',
+    'verify-ca': 'verify-full',
+    'verify-full': 'verify-full',
+  }
+  return { url: parsed.toString(), ssl: map[mode] ?? 'require' }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+async function timedPing(db: Db, timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  await withTimeout(db.execute(sql`select 1`), timeoutMs, 'database')
+  return Math.round((performance.now() - started) * 100) / 100
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.url) {
+    const { url, ssl } = sslFromUrl(options.url)
+    const timeout = options.timeoutSeconds ?? 5
+    const client = postgres(url, {
+      max: options.poolSize ?? 10,
+      ssl,
+      // Fail fast while the server is away instead of queueing requests behind a dead socket.
+      connect_timeout: timeout,
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      onnotice: () => {},
+      connection: { application_name: 'carbelsad', statement_timeout: timeout * 1000 * 6 },
+    })
+    const db = drizzlePostgres(client, { schema }) as unknown as Db
+    return {
+      db,
+      kind: 'postgresql',
+      migrate: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER }),
+      ping: (timeoutMs) => timedPing(db, timeoutMs),
+      close: () => client.end({ timeout: 5 }),
+    }
+  }
+
+  const dataDir = options.dataDir ?? 'memory://'
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true })
+  const client = await PGlite.create(dataDir)
+  const db = drizzlePglite(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_FOLDER }),
+    ping: (timeoutMs) => timedPing(db, timeoutMs),
+    close: () => client.close(),
+  }
+}

@@ -1,0 +1,189 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core'
+
+export const ROLES = ['user', 'admin', 'superadmin'] as const
+export type Role = (typeof ROLES)[number]
+export const userRole = pgEnum('user_role', ROLES)
+
+export const TWO_FA_METHODS = ['email', 'totp'] as const
+export type TwoFaMethod = (typeof TWO_FA_METHODS)[number]
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}
+
+export const users = pgTable(
+  'users',
+  {
+    id: serial('id').primaryKey(),
+    username: varchar('username', { length: 50 }).notNull(),
+    email: varchar('email', { length: 255 }).notNull(),
+    passwordHash: varchar('password_hash', { length: 255 }).notNull(),
+    firstName: varchar('first_name', { length: 100 }),
+    lastName: varchar('last_name', { length: 100 }),
+    phoneNumber: varchar('phone_number', { length: 20 }),
+    phoneVerified: boolean('phone_verified').notNull().default(false),
+    avatarUrl: varchar('avatar_url', { length: 500 }),
+    bio: text('bio'),
+    timezone: varchar('timezone', { length: 64 }).notNull().default('UTC'),
+    language: varchar('language', { length: 16 }).notNull().default('en'),
+    role: userRole('role').notNull().default('user'),
+    isActive: boolean('is_active').notNull().default(true),
+    twoFaEnabled: boolean('two_fa_enabled').notNull().default(false),
+    twoFaMethod: varchar('two_fa_method', { length: 10 }).$type<TwoFaMethod>().notNull().default('email'),
+    /** AES-GCM sealed with a key derived from SECRET_KEY: TOTP needs the secret back, so it cannot be hashed. */
+    totpSecret: text('totp_secret'),
+    totpPendingSecret: text('totp_pending_secret'),
+    /** Last accepted TOTP time step, so one code cannot be replayed inside its window. */
+    totpLastStep: bigint('totp_last_step', { mode: 'number' }),
+    emailVerified: boolean('email_verified').notNull().default(false),
+    /** Bumped to invalidate every access token at once (logout-all, password or role change, deactivation). */
+    tokenVersion: integer('token_version').notNull().default(0),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    uniqueIndex('users_username_lower_key').on(sql`lower(${table.username})`),
+    uniqueIndex('users_email_lower_key').on(sql`lower(${table.email})`),
+    index('users_role_idx').on(table.role),
+  ],
+)
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    familyId: uuid('family_id').notNull(),
+    tokenHash: varchar('token_hash', { length: 64 }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    ip: varchar('ip', { length: 64 }),
+    userAgent: varchar('user_agent', { length: 255 }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex('refresh_tokens_hash_key').on(table.tokenHash),
+    index('refresh_tokens_family_idx').on(table.familyId),
+    index('refresh_tokens_user_idx').on(table.userId),
+  ],
+)
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: serial('id').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: varchar('name', { length: 100 }).notNull(),
+    prefix: varchar('prefix', { length: 16 }).notNull(),
+    keyHash: varchar('key_hash', { length: 64 }).notNull(),
+    scopes: text('scopes').array().notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex('api_keys_prefix_key').on(table.prefix), index('api_keys_user_idx').on(table.userId)],
+)
+
+export const auditLogs = pgTable(
+  'audit_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    action: varchar('action', { length: 64 }).notNull(),
+    actorId: integer('actor_id'),
+    targetId: integer('target_id'),
+    ip: varchar('ip', { length: 64 }),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    index('audit_logs_created_idx').on(table.createdAt),
+    index('audit_logs_action_idx').on(table.action),
+    index('audit_logs_actor_idx').on(table.actorId),
+    index('audit_logs_target_idx').on(table.targetId),
+  ],
+)
+
+export const ONE_TIME_PURPOSES = ['verify_email', 'password_reset', 'enable_2fa'] as const
+export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
+
+/** Email verification links, password reset links and 2FA enable codes: hashed, expiring, single use. */
+export const oneTimeTokens = pgTable(
+  'one_time_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: varchar('purpose', { length: 32 }).$type<OneTimePurpose>().notNull(),
+    tokenHash: varchar('token_hash', { length: 64 }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex('one_time_tokens_hash_key').on(table.tokenHash),
+    index('one_time_tokens_user_purpose_idx').on(table.userId, table.purpose),
+  ],
+)
+
+/** A login that passed the password and waits for its second factor. */
+export const twoFaChallenges = pgTable(
+  'two_fa_challenges',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: varchar('token_hash', { length: 64 }).notNull(),
+    method: varchar('method', { length: 10 }).$type<TwoFaMethod>().notNull(),
+    codeHash: varchar('code_hash', { length: 64 }),
+    attempts: integer('attempts').notNull().default(0),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    lastSentAt: timestamp('last_sent_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex('two_fa_challenges_hash_key').on(table.tokenHash), index('two_fa_challenges_user_idx').on(table.userId)],
+)
+
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: serial('id').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: varchar('code_hash', { length: 64 }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('recovery_codes_user_idx').on(table.userId)],
+)
+
+export type UserRow = typeof users.$inferSelect
+export type NewUserRow = typeof users.$inferInsert
+export type ApiKeyRow = typeof apiKeys.$inferSelect
+export type AuditLogRow = typeof auditLogs.$inferSelect

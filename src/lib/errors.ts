@@ -1,0 +1,25 @@
+import createError from '@fastify/error'
+
+/**
+ * Every error the app raises on purpose, made once with a stable code and status.
+ * The error handler turns any of them into `{"detail": message}`.
+ */
+export const Errors = {
+  BadRequest: createError('APP_BAD_REQUEST', '%s', 400),
+  Unauthorized: createError('APP_UNAUTHORIZED', '%s', 401),
+  InvalidCredentials: createError('APP_AUTH_INVALID_CREDENTIALS', 'Incorrect username/email or password', 401),
+  InvalidToken: createError('APP_AUTH_INVALID_TOKEN', 'Could not validate credentials', 401),
+  InvalidRefreshToken: createError('APP_AUTH_INVALID_REFRESH_TOKEN', 'Invalid or expired refresh token', 401),
+  Forbidden: createError('APP_FORBIDDEN', '%s', 403),
+  InactiveUser: createError('APP_AUTH_INACTIVE_USER', 'User account is disabled', 403),
+  EmailNotVerified: createError('APP_AUTH_EMAIL_NOT_VERIFIED', 'Email address is not verified', 403),
+  NotFound: createError('APP_NOT_FOUND', '%s', 404),
+  Conflict: createError('APP_CONFLICT', '%s', 409),
+  Unprocessable: createError('APP_UNPROCESSABLE', '%s', 422),
+  TooManyRequests: createError('APP_TOO_MANY_REQUESTS', '%s', 429),
+  ServiceUnavailable: createError('APP_SERVICE_UNAVAILABLE', '%s', 503),
+} as const
+
+export function forbidden(message = 'Not enough permissions'): Error {
+  return new Errors.Forbidden(message)
+}

@@ -1,0 +1,45 @@
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from '../config/config.js'
+
+export interface LogDestination {
+  write(line: string): void
+}
+
+/** Paths whose values must never reach a log line: credentials, tokens, codes and passwords. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["set-cookie"]',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  '*.password',
+  '*.current_password',
+  '*.new_password',
+  '*.access_token',
+  '*.refresh_token',
+  '*.challenge_token',
+  '*.token',
+  '*.code',
+  '*.secret',
+  '*.api_key',
+]
+
+/** Query parameters that carry secrets (the WebSocket handshake sends its token this way). */
+const SECRET_QUERY = /([?&](?:token|access_token|api_key|code)=)[^&#]*/gi
+
+export function maskUrl(url: string): string {
+  return url.replace(SECRET_QUERY, '$1[REDACTED]')
+}
+
+export function loggerOptions(config: Config, stream: LogDestination | undefined, pretty = false): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: maskUrl(request.url), ip: request.ip }),
+    },
+    ...(stream ? { stream } : {}),
+    ...(pretty && !stream ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  } as FastifyServerOptions['logger']
+}

@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config/config.js'
+
+const require = createRequire(import.meta.url)
+
+const redocPage = (title: string) => `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>${title} - ReDoc</title>
+</head>
+<body>
+  <redoc spec-url="/api/openapi.json"></redoc>
+  <script src="/api/redoc/redoc.standalone.js"></script>
+</body>
+</html>`
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
+}
+
+/**
+ * OpenAPI 3 at /api/openapi.json, Swagger UI at /api/docs and ReDoc at /api/redoc.
+ * Both UIs are served from installed packages: they must work on machines without internet.
+ */
+export default fp(
+  async function docsPlugin(app: FastifyInstance, { config }: { config: Config }) {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: config.projectName,
+          version: config.version,
+          description: 'Users, authentication with 2FA, role-based access, API keys, audit log and real-time rooms.',
+        },
+        components: {
+          securitySchemes: {
+            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+            apiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          },
+        },
+        tags: [
+          { name: 'auth', description: 'Registration, login, tokens, 2FA, email verification, password reset' },
+          { name: 'users', description: 'Profiles and user management' },
+          { name: 'api-keys', description: 'Personal API keys' },
+          { name: 'audit', description: 'Security audit log' },
+          { name: 'health', description: 'Liveness and dependency checks' },
+          { name: 'realtime', description: 'WebSocket statistics and broadcasts' },
+        ],
+      },
+    })
+    await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: false, uiConfig: { persistAuthorization: true } })
+
+    app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+    const redocBundle = require.resolve('redoc/bundles/redoc.standalone.js')
+    let bundle: Buffer | undefined
+    app.get('/api/redoc', { schema: { hide: true } }, async (_request, reply) =>
+      reply.type('text/html; charset=utf-8').send(redocPage(escapeHtml(config.projectName))),
+    )
+    app.get('/api/redoc/redoc.standalone.js', { schema: { hide: true } }, async (_request, reply) => {
+      bundle ??= await readFile(redocBundle)
+      return reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(bundle)
+    })
+  },
+  { name: 'docs' },
+)

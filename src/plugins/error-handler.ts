@@ -1,0 +1,119 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+interface ValidationIssue {
+  keyword: string
+  instancePath: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** FastAPI's names for where a bad value came from, so its clients read our 422s unchanged. */
+const LOCATION: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' }
+const ISSUE_TYPE: Record<string, string> = {
+  required: 'missing',
+  type: 'type_error',
+  minLength: 'string_too_short',
+  maxLength: 'string_too_long',
+  pattern: 'string_pattern_mismatch',
+  format: 'value_error',
+  enum: 'enum',
+  const: 'literal_error',
+  anyOf: 'value_error',
+  minimum: 'greater_than_equal',
+  maximum: 'less_than_equal',
+  exclusiveMinimum: 'greater_than',
+  exclusiveMaximum: 'less_than',
+  minItems: 'too_short',
+  maxItems: 'too_long',
+  additionalProperties: 'extra_forbidden',
+}
+
+function toDetail(issues: ValidationIssue[], context: string | undefined) {
+  return issues.map((issue) => {
+    const loc: (string | number)[] = [LOCATION[context ?? 'body'] ?? context ?? 'body']
+    for (const part of issue.instancePath.split('/').slice(1)) {
+      const decoded = part.replace(/~1/g, '/').replace(/~0/g, '~')
+      loc.push(/^\d+$/.test(decoded) ? Number(decoded) : decoded)
+    }
+    if (issue.keyword === 'required') loc.push(String(issue.params.missingProperty))
+    if (issue.keyword === 'additionalProperties') loc.push(String(issue.params.additionalProperty))
+    const msg = issue.keyword === 'required' ? 'Field required' : (issue.message ?? 'Invalid value')
+    return { loc, msg, type: ISSUE_TYPE[issue.keyword] ?? issue.keyword }
+  })
+}
+
+/** Framework errors that are the client's fault, with the status and wording we give them. */
+const CLIENT_ERRORS: Record<string, { status: number; detail: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, detail: 'Malformed JSON in request body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, detail: 'Request body is empty but Content-Type is application/json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: 'Request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, detail: 'Unsupported Content-Type; send application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'Content-Length does not match the body' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, detail: 'Invalid Content-Type header' },
+  FST_ERR_BAD_URL: { status: 400, detail: 'Malformed URL' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, detail: 'Bad request' },
+}
+
+/** Driver errors that mean "the database is away", answered 503 so clients and balancers retry. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '08000',
+  '08003',
+  '08006',
+])
+
+function isUnavailable(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true
+    if (/did not answer within|Connection terminated|connect ECONNREFUSED/.test(current.message)) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
+ * One place shapes every error body as `{"detail": ...}`. Client mistakes get a clear 4xx; anything
+ * unexpected is a 500 that names the request id and hides the stack outside DEBUG.
+ */
+export default fp(
+  async function errorHandler(app: FastifyInstance, options: { debug: boolean }) {
+    app.setErrorHandler((error: FastifyError & { cause?: unknown }, request, reply) => {
+      if (error.validation) {
+        return reply.code(422).send({ detail: toDetail(error.validation as ValidationIssue[], error.validationContext) })
+      }
+      const known = error.code ? CLIENT_ERRORS[error.code] : undefined
+      if (known) return reply.code(known.status).send({ detail: known.detail })
+      const status = error.statusCode ?? 500
+      if (status >= 400 && status < 500) {
+        return reply.code(status).send({ detail: error.message || 'Bad request' })
+      }
+      if (isUnavailable(error)) {
+        request.log.warn({ err: error }, 'dependency unavailable')
+        if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5')
+        return reply.code(503).send({ detail: 'Service temporarily unavailable, try again shortly' })
+      }
+      if (status === 503) return reply.code(503).send({ detail: error.message })
+      request.log.error({ err: error }, 'unhandled error')
+      const body: Record<string, unknown> = { detail: 'Internal Server Error', request_id: request.id }
+      if (options.debug) body.error = { message: error.message, stack: error.stack }
+      return reply.code(500).send(body)
+    })
+
+    app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found' }))
+  },
+  { name: 'error-handler' },
+)

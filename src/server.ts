@@ -1,0 +1,83 @@
+import cluster from 'node:cluster'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config/config.js'
+
+const SHUTDOWN_GRACE_MS = 10_000
+
+function readConfig(): Config {
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // One clear line naming the variable, no stack: this is an operator's typo, not a bug.
+      console.error(`configuration error: ${error.message}`)
+      process.exit(1)
+    }
+    throw error
+  }
+}
+
+async function startWorker(config: Config): Promise<void> {
+  const app = await buildApp({ config, prettyLogs: config.debug && process.stdout.isTTY })
+  if (config.secretKeyGenerated) {
+    app.log.warn('SECRET_KEY is not set: using a random key for this process only; tokens die on restart (run: npm run setup:secret)')
+  }
+
+  // Slow-loris guard: a client must send its headers, and its whole request, in bounded time.
+  app.server.headersTimeout = 15_000
+  app.server.requestTimeout = 30_000
+  app.server.keepAliveTimeout = 65_000
+
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    const timer = setTimeout(() => {
+      app.log.error('shutdown grace period passed; exiting')
+      process.exit(1)
+    }, SHUTDOWN_GRACE_MS)
+    timer.unref()
+    app
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        app.log.error({ err: error }, 'error during shutdown')
+        process.exit(1)
+      })
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+
+  await app.listen({ host: config.host, port: config.port })
+}
+
+function startPrimary(config: Config): void {
+  console.log(`starting ${config.workers} workers on ${config.host}:${config.port}`)
+  let stopping = false
+  for (let index = 0; index < config.workers; index += 1) cluster.fork()
+  cluster.on('exit', (worker, code) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      return
+    }
+    console.error(`worker ${worker.process.pid} exited with ${code}; starting a new one`)
+    cluster.fork()
+  })
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal)
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}
+
+const config = readConfig()
+if (cluster.isPrimary && config.workers > 1) {
+  startPrimary(config)
+} else {
+  startWorker(config).catch((error: unknown) => {
+    console.error('failed to start:', error instanceof Error ? error.message : error)
+    process.exit(1)
+  })
+}
