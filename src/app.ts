@@ -9,7 +9,15 @@ import databasePlugin from './plugins/database.js'
 import docsPlugin from './plugins/docs.js'
 import errorHandler from './plugins/error-handler.js'
 import securityPlugin from './plugins/security.js'
+import apiKeysRoutes from './modules/api-keys/api-keys-routes.js'
+import auditRoutes from './modules/audit/audit-routes.js'
+import authRoutes from './modules/auth/auth-routes.js'
+import devRoutes from './modules/dev/dev-routes.js'
 import healthRoutes from './modules/health/health-routes.js'
+import usersRoutes from './modules/users/users-routes.js'
+import mailPlugin from './plugins/mail.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import servicesPlugin from './plugins/services.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -51,7 +59,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -60,6 +68,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // JSON only: any other body type is a 415, not a confusing validation error.
+  app.removeContentTypeParser(['text/plain'])
+  // An empty JSON body means "no body" (the spec's `curl -X POST .../enable-2fa` sends none).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined)
+    return parseJson(request, body as string, done)
   })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
@@ -72,9 +88,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(securityPlugin, { config })
   await app.register(databasePlugin, { config, database: options.database })
   await app.register(cachePlugin, { config })
+  await app.register(mailPlugin, { config })
+  await app.register(rateLimitPlugin)
   await app.register(docsPlugin, { config })
+  await app.register(servicesPlugin)
 
   await app.register(healthRoutes, { prefix: '/api/v1/health' })
+  await app.register(authRoutes, { prefix: '/api/v1/auth' })
+  await app.register(usersRoutes, { prefix: '/api/v1/users' })
+  await app.register(apiKeysRoutes, { prefix: '/api/v1/api-keys' })
+  await app.register(auditRoutes, { prefix: '/api/v1/audit' })
+  if (config.debug) await app.register(devRoutes, { prefix: '/api/v1/dev' })
 
   return app
 }

@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto'
+import bcrypt from 'bcrypt'
+
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 128
+
+/**
+ * bcrypt reads only the first 72 bytes of its input. Pre-hashing with SHA-256 (base64, 44 bytes, no NUL)
+ * makes every character of a long password count instead of being silently cut off.
+ */
+function prehash(password: string): string {
+  return createHash('sha256').update(password, 'utf8').digest('base64')
+}
+
+/** bcrypt's native binding hashes on libuv's thread pool, so the event loop keeps serving meanwhile. */
+export function hashPassword(password: string, rounds: number): Promise<string> {
+  return bcrypt.hash(prehash(password), rounds)
+}
+
+export function verifyPassword(password: string, hash: string): Promise<boolean> {
+  return bcrypt.compare(prehash(password), hash)
+}
+
+/** Says why a password is refused, or undefined when it is acceptable. */
+export function passwordProblem(password: string, context: { username?: string; email?: string } = {}): string | undefined {
+  if (password.length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters`
+  if (password.length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters`
+  if (/^(.)\1+$/.test(password)) return 'Password must not be a single repeated character'
+  const lowered = password.toLowerCase()
+  for (const value of [context.username, context.email?.split('@')[0]]) {
+    if (value && value.length >= 3 && lowered === value.toLowerCase()) return 'Password must not be the same as the username or email'
+  }
+  return undefined
+}

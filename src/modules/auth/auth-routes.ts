@@ -1,0 +1,275 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { ErrorDetail, ErrorResponses, Message, SESSION_ONLY } from '../../lib/schemas.js'
+import { Password, RegisterBody, UserPublic, toUserPublic } from '../users/users-schemas.js'
+import type { ClientInfo } from './auth-service.js'
+
+const TokenPair = Type.Object({
+  access_token: Type.String(),
+  refresh_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Access token lifetime in seconds' }),
+})
+const Challenge = Type.Object({
+  requires_2fa: Type.Literal(true),
+  challenge_token: Type.String(),
+  method: Type.Union([Type.Literal('email'), Type.Literal('totp')]),
+})
+const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 512 }) })
+const Code = Type.String({ minLength: 6, maxLength: 11, description: '6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa' })
+const PasswordBody = Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }) })
+const TokenBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) })
+const RecoveryCodes = Type.Array(Type.String(), { description: 'One-time recovery codes: shown once, stored hashed' })
+const TwoFaState = Type.Object({
+  two_fa_enabled: Type.Boolean(),
+  confirmation_required: Type.Optional(Type.Boolean()),
+  method: Type.Optional(Type.Union([Type.Literal('email'), Type.Literal('totp')])),
+  recovery_codes: Type.Optional(RecoveryCodes),
+  detail: Type.Optional(Type.String()),
+})
+
+const bearer = SESSION_ONLY
+const client = (request: FastifyRequest): ClientInfo => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
+
+/** Registration, login, token rotation, logout, 2FA, email verification and password reset. */
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const signedIn = { onRequest: app.authenticate, preHandler: app.requireSession }
+  const limit = app.authLimitHook
+
+  app.post(
+    '/register',
+    {
+      preHandler: limit('register'),
+      schema: { tags: ['auth'], summary: 'Register a new user', body: RegisterBody, response: { 201: UserPublic, 403: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
+    },
+    async (request, reply) => reply.code(201).send(toUserPublic(await app.usersService.register(request.body, request.ip))),
+  )
+
+  app.post(
+    '/login',
+    {
+      preHandler: [limit('login'), app.loginAccountLimit],
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in with username or email; users with 2FA get a challenge instead of tokens',
+        body: Type.Object({
+          username_or_email: Type.String({ minLength: 1, maxLength: 255, examples: ['johndoe'] }),
+          password: Type.String({ minLength: 1, maxLength: 1024, examples: ['securepass123'] }),
+        }),
+        response: { 200: Type.Union([TokenPair, Challenge]), 401: ErrorDetail, 403: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request) => {
+      try {
+        return await app.authService.login(request.body.username_or_email, request.body.password, client(request))
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 401) await app.countAuthFailure('login', request.body.username_or_email)
+        throw error
+      }
+    },
+  )
+
+  app.post(
+    '/refresh',
+    {
+      preHandler: limit('refresh'),
+      schema: { tags: ['auth'], summary: 'Trade a refresh token for a new pair (the old one dies)', body: RefreshBody, response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail } },
+    },
+    async (request) => app.authService.refresh(request.body.refresh_token, client(request)),
+  )
+
+  app.post(
+    '/logout',
+    { schema: { tags: ['auth'], summary: 'End the session of a refresh token', body: RefreshBody, response: { 200: Message, 422: ErrorDetail } } },
+    async (request) => {
+      await app.authService.logout(request.body.refresh_token)
+      return { detail: 'Logged out' }
+    },
+  )
+
+  app.post(
+    '/logout-all',
+    { ...signedIn, schema: { tags: ['auth'], summary: 'End every session of the caller', security: bearer, response: { 200: Message, ...ErrorResponses } } },
+    async (request) => {
+      await app.authService.logoutAll(request.user.id, client(request))
+      return { detail: 'All sessions ended' }
+    },
+  )
+
+  app.post(
+    '/verify-2fa',
+    {
+      preHandler: limit('verify-2fa'),
+      schema: {
+        tags: ['auth'],
+        summary: 'Finish a 2FA login with the code (or a recovery code)',
+        body: Type.Object({ challenge_token: Type.String({ minLength: 1, maxLength: 512 }), code: Code }),
+        response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request) => app.twoFactor.verifyLogin(request.body.challenge_token, request.body.code, client(request)),
+  )
+
+  app.post(
+    '/resend-2fa',
+    {
+      preHandler: limit('resend-2fa'),
+      schema: {
+        tags: ['auth'],
+        summary: 'Mail a new 2FA code (at most once a minute)',
+        body: Type.Object({ challenge_token: Type.String({ minLength: 1, maxLength: 512 }) }),
+        response: { 200: Message, 401: ErrorDetail, 429: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await app.twoFactor.resend(request.body.challenge_token)
+      } catch (error) {
+        const retryAfter = (error as { retryAfter?: number }).retryAfter
+        if (retryAfter) reply.header('retry-after', String(retryAfter))
+        throw error
+      }
+      return { detail: 'A new code has been sent' }
+    },
+  )
+
+  app.post(
+    '/enable-2fa',
+    {
+      ...signedIn,
+      schema: {
+        tags: ['auth'],
+        summary: 'Turn on email 2FA: without a body mails a code; with {"code"} confirms and returns recovery codes',
+        security: bearer,
+        body: Type.Optional(Type.Union([Type.Object({ code: Code }), Type.Null()])),
+        response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses },
+      },
+    },
+    async (request) => {
+      const code = request.body && typeof request.body === 'object' ? request.body.code : undefined
+      if (code === undefined) {
+        await app.twoFactor.requestEnable(request.user.id)
+        return { two_fa_enabled: false, confirmation_required: true, detail: 'A confirmation code was sent to your email' }
+      }
+      const recoveryCodes = await app.twoFactor.confirmEnable(request.user.id, code, request.ip)
+      return { two_fa_enabled: true, method: 'email' as const, recovery_codes: recoveryCodes }
+    },
+  )
+
+  app.post(
+    '/disable-2fa',
+    {
+      ...signedIn,
+      schema: { tags: ['auth'], summary: 'Turn off 2FA (needs your password)', security: bearer, body: PasswordBody, response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses } },
+    },
+    async (request) => {
+      await app.twoFactor.disable(request.user.id, request.body.password, request.ip)
+      return { two_fa_enabled: false }
+    },
+  )
+
+  app.post(
+    '/test-2fa',
+    { ...signedIn, schema: { tags: ['auth'], summary: 'Mail a test email to yourself', security: bearer, response: { 200: Message, ...ErrorResponses } } },
+    async (request) => {
+      await app.mailer.send({ to: request.user.email, template: 'test-email', data: { username: request.user.username } })
+      return { detail: `Test email sent to ${request.user.email}` }
+    },
+  )
+
+  app.post(
+    '/totp/setup',
+    {
+      ...signedIn,
+      schema: {
+        tags: ['auth'],
+        summary: 'Start authenticator-app 2FA: returns the secret and otpauth URL (for a QR code)',
+        security: bearer,
+        response: { 200: Type.Object({ secret: Type.String(), otpauth_url: Type.String() }), ...ErrorResponses },
+      },
+    },
+    async (request) => app.twoFactor.setupTotp(request.user.id),
+  )
+
+  app.post(
+    '/totp/confirm',
+    {
+      ...signedIn,
+      schema: { tags: ['auth'], summary: 'Confirm the authenticator with a current code; 2FA switches to TOTP', security: bearer, body: Type.Object({ code: Code }), response: { 200: TwoFaState, 400: ErrorDetail, ...ErrorResponses } },
+    },
+    async (request) => {
+      const recoveryCodes = await app.twoFactor.confirmTotp(request.user.id, request.body.code, request.ip)
+      return { two_fa_enabled: true, method: 'totp' as const, ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }
+    },
+  )
+
+  app.post(
+    '/recovery-codes',
+    {
+      ...signedIn,
+      schema: {
+        tags: ['auth'],
+        summary: 'Issue a fresh set of recovery codes (the old ones stop working)',
+        security: bearer,
+        body: PasswordBody,
+        response: { 200: Type.Object({ recovery_codes: RecoveryCodes }), 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses },
+      },
+    },
+    async (request) => ({ recovery_codes: await app.twoFactor.regenerateRecoveryCodes(request.user.id, request.body.password, request.ip) }),
+  )
+
+  app.post(
+    '/verify-email',
+    { schema: { tags: ['auth'], summary: 'Confirm an email address with the mailed token', body: TokenBody, response: { 200: Message, 400: ErrorDetail, 422: ErrorDetail } } },
+    async (request) => {
+      await app.accountService.verifyEmail(request.body.token, client(request))
+      return { detail: 'Email verified' }
+    },
+  )
+
+  app.post(
+    '/resend-verification',
+    { ...signedIn, schema: { tags: ['auth'], summary: 'Mail a new verification link', security: bearer, response: { 200: Message, 409: ErrorDetail, ...ErrorResponses } } },
+    async (request) => {
+      await app.accountService.resendVerification(request.user.id)
+      return { detail: 'Verification email sent' }
+    },
+  )
+
+  app.post(
+    '/forgot-password',
+    {
+      preHandler: limit('forgot-password'),
+      schema: {
+        tags: ['auth'],
+        summary: 'Mail a password reset link (same answer whether or not the email is registered)',
+        body: Type.Object({ email: Type.String({ format: 'email', maxLength: 255 }) }),
+        response: { 202: Message, 422: ErrorDetail, 503: ErrorDetail },
+      },
+    },
+    async (request, reply) => {
+      await app.accountService.forgotPassword(request.body.email, client(request))
+      return reply.code(202).send({ detail: 'If that email is registered, a reset link has been sent' })
+    },
+  )
+
+  app.post(
+    '/reset-password',
+    {
+      preHandler: limit('reset-password'),
+      schema: {
+        tags: ['auth'],
+        summary: 'Set a new password with the mailed token; every session ends',
+        body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), new_password: Password }),
+        response: { 200: Message, 400: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request) => {
+      await app.accountService.resetPassword(request.body.token, request.body.new_password, client(request))
+      return { detail: 'Password has been reset; sign in with the new password' }
+    },
+  )
+}
+
+export default authRoutes

@@ -1,0 +1,50 @@
+import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import type { Db } from '../../db/database.js'
+import { oneTimeTokens, type OneTimePurpose } from '../../db/schema.js'
+
+/** Hashed, expiring, single-use tokens: email verification, password reset, 2FA enable codes. */
+export function createOneTimeTokensRepository(db: Db) {
+  return {
+    /** Stores a new token for the purpose and drops the user's earlier ones: only the latest works. */
+    async replace(userId: number, purpose: OneTimePurpose, tokenHash: string, expiresAt: Date, tx: Db = db) {
+      await tx.delete(oneTimeTokens).where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose)))
+      await tx.insert(oneTimeTokens).values({ userId, purpose, tokenHash, expiresAt })
+    },
+
+    /** Uses a token up; returns its row only for the one caller that claimed it while valid. */
+    async claim(tokenHash: string, purpose: OneTimePurpose, at: Date, tx: Db = db) {
+      const rows = await tx
+        .update(oneTimeTokens)
+        .set({ usedAt: at })
+        .where(
+          and(eq(oneTimeTokens.tokenHash, tokenHash), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, at)),
+        )
+        .returning()
+      return rows[0]
+    },
+
+    async findActive(userId: number, purpose: OneTimePurpose, at: Date, tx: Db = db) {
+      const rows = await tx
+        .select()
+        .from(oneTimeTokens)
+        .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, at)))
+        .limit(1)
+      return rows[0]
+    },
+
+    async countFailure(id: string, tx: Db = db): Promise<number> {
+      const rows = await tx
+        .update(oneTimeTokens)
+        .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
+        .where(eq(oneTimeTokens.id, id))
+        .returning({ attempts: oneTimeTokens.attempts })
+      return rows[0]?.attempts ?? Number.POSITIVE_INFINITY
+    },
+
+    async remove(id: string, tx: Db = db) {
+      await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, id))
+    },
+  }
+}
+
+export type OneTimeTokensRepository = ReturnType<typeof createOneTimeTokensRepository>

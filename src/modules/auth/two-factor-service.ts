@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto'
+import { and, eq, isNull, lt, sql } from 'drizzle-orm'
+import type { Config } from '../../config/config.js'
+import type { Db } from '../../db/database.js'
+import { recoveryCodes, twoFaChallenges, type UserRow } from '../../db/schema.js'
+import { Errors } from '../../lib/errors.js'
+import { keyedHash, randomDigits, randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
+import type { Mailer } from '../../mail/mailer.js'
+import type { AuditRepository } from '../audit/audit-repository.js'
+import type { UsersRepository } from '../users/users-repository.js'
+import type { AuthService, ClientInfo, TokenPair, TwoFactorChallenge } from './auth-service.js'
+import type { OneTimeTokensRepository } from './one-time-tokens-repository.js'
+import { createSecretBox, generateTotpSecret, matchTotp, otpauthUrl } from './totp.js'
+
+export const MAX_CODE_ATTEMPTS = 5
+export const RESEND_COOLDOWN_SECONDS = 60
+export const RECOVERY_CODE_COUNT = 10
+const RECOVERY_CODE_PATTERN = /^[a-z2-7]{5}-?[a-z2-7]{5}$/
+
+export interface TwoFactorDeps {
+  db: Db
+  config: Config
+  users: UsersRepository
+  oneTimeTokens: OneTimeTokensRepository
+  audit: AuditRepository
+  mailer: Mailer
+  now: () => Date
+  invalidateUser: (userId: number) => Promise<void>
+  completeLogin: AuthService['completeLogin']
+  checkPassword: AuthService['checkPassword']
+  notify: (user: UserRow, template: 'two-fa-enabled' | 'two-fa-disabled') => Promise<void>
+}
+
+function newRecoveryCode(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
+  const bytes = randomBytes(10)
+  const chars = [...bytes].map((byte) => alphabet[byte & 31]).join('')
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`
+}
+
+/**
+ * Per-user second factor: emailed 6-digit codes or an authenticator app (TOTP), with one-time
+ * recovery codes. Challenges and codes live in the database, so any instance can finish a login
+ * that another one started.
+ */
+export function createTwoFactorService(deps: TwoFactorDeps) {
+  const { db, config, users, oneTimeTokens, audit, mailer, now } = deps
+  const box = createSecretBox(config.secretKey)
+  const codeTtlMs = config.twoFaCodeExpireMinutes * 60 * 1000
+  // Codes have only a million values: keyed hashes keep a leaked table from being reversed offline.
+  const hashCode = (context: string, code: string) => keyedHash(config.secretKey, `${context}:${code}`)
+  const hashRecovery = (code: string) => keyedHash(config.secretKey, `recovery:${code.replace('-', '').toLowerCase()}`)
+
+  async function mailCode(user: Pick<UserRow, 'email' | 'username'>, code: string) {
+    await mailer.send({ to: user.email, template: 'two-fa-code', data: { code, username: user.username, expires_minutes: config.twoFaCodeExpireMinutes } })
+  }
+
+  async function issueRecoveryCodes(userId: number, tx: Db): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode)
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
+    await tx.insert(recoveryCodes).values(codes.map((code) => ({ userId, codeHash: hashRecovery(code) })))
+    return codes
+  }
+
+  async function useRecoveryCode(userId: number, code: string, tx: Db): Promise<boolean> {
+    if (!RECOVERY_CODE_PATTERN.test(code.toLowerCase())) return false
+    const rows = await tx
+      .update(recoveryCodes)
+      .set({ usedAt: now() })
+      .where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, hashRecovery(code)), isNull(recoveryCodes.usedAt)))
+      .returning({ id: recoveryCodes.id })
+    return rows.length === 1
+  }
+
+  async function matchUserTotp(user: UserRow, code: string, sealed: string | null, tx: Db): Promise<boolean> {
+    if (!sealed) return false
+    const step = matchTotp(box.open(sealed), code, now().getTime(), user.totpLastStep)
+    if (step === undefined) return false
+    // Conditional write: of two requests racing with one code, only one moves the step forward.
+    const rows = await tx
+      .update(users.table)
+      .set({ totpLastStep: step })
+      .where(and(eq(users.table.id, user.id), sql`coalesce(${users.table.totpLastStep}, -1) < ${step}`))
+      .returning({ id: users.table.id })
+    return rows.length === 1
+  }
+
+  async function loadChallenge(token: string) {
+    const rows = await db.select().from(twoFaChallenges).where(eq(twoFaChallenges.tokenHash, sha256(token))).limit(1)
+    const challenge = rows[0]
+    if (!challenge || challenge.expiresAt.getTime() <= now().getTime() || challenge.attempts >= MAX_CODE_ATTEMPTS) {
+      throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+    }
+    return challenge
+  }
+
+  /** Counts a wrong code; the fifth kills the challenge so a code cannot be brute-forced. */
+  async function countFailure(challengeId: string, userId: number, ip: string): Promise<never> {
+    const rows = await db
+      .update(twoFaChallenges)
+      .set({ attempts: sql`${twoFaChallenges.attempts} + 1` })
+      .where(eq(twoFaChallenges.id, challengeId))
+      .returning({ attempts: twoFaChallenges.attempts })
+    const attempts = rows[0]?.attempts ?? MAX_CODE_ATTEMPTS
+    if (attempts >= MAX_CODE_ATTEMPTS) await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challengeId))
+    await audit.record({ action: 'auth.2fa_failed', actorId: userId, targetId: userId, ip, details: { attempts } })
+    throw new Errors.Unauthorized(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; log in again' : 'Invalid 2FA code')
+  }
+
+  async function requireUser(userId: number): Promise<UserRow> {
+    const user = await users.findById(userId)
+    if (!user) throw new Errors.InvalidToken()
+    return user
+  }
+
+  async function requirePassword(user: UserRow, password: string) {
+    if (!(await deps.checkPassword(user, password))) throw new Errors.BadRequest('Password is incorrect')
+  }
+
+  return {
+    async startLoginChallenge(user: UserRow, _client: ClientInfo): Promise<TwoFactorChallenge> {
+      const token = randomToken(32)
+      const tokenHash = sha256(token)
+      const method = user.twoFaMethod
+      const code = method === 'email' ? randomDigits(6) : undefined
+      await db.transaction(async (tx) => {
+        // A new login replaces any earlier challenge, and with it the earlier code.
+        await tx.delete(twoFaChallenges).where(eq(twoFaChallenges.userId, user.id))
+        await tx.delete(twoFaChallenges).where(lt(twoFaChallenges.expiresAt, now()))
+        await tx.insert(twoFaChallenges).values({
+          userId: user.id,
+          tokenHash,
+          method,
+          codeHash: code ? hashCode(tokenHash, code) : null,
+          expiresAt: new Date(now().getTime() + codeTtlMs),
+          lastSentAt: code ? now() : null,
+        })
+      })
+      if (code) await mailCode(user, code)
+      return { requires_2fa: true, challenge_token: token, method }
+    },
+
+    async verifyLogin(challengeToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
+      const challenge = await loadChallenge(challengeToken)
+      const user = await requireUser(challenge.userId)
+      const trimmed = code.trim()
+      const verified = await db.transaction(async (tx) => {
+        if (/^\d{6}$/.test(trimmed)) {
+          if (challenge.method === 'totp') return matchUserTotp(user, trimmed, user.totpSecret, tx)
+          return challenge.codeHash !== null && safeEqual(hashCode(challenge.tokenHash, trimmed), challenge.codeHash)
+        }
+        return useRecoveryCode(user.id, trimmed, tx)
+      })
+      if (!verified) return countFailure(challenge.id, user.id, client.ip)
+      // Deleting is the claim: of two requests racing with the right code, only one gets tokens.
+      const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
+      if (claimed.length === 0) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+      if (!user.isActive) throw new Errors.InactiveUser()
+      return deps.completeLogin(user, client, /^\d{6}$/.test(trimmed) ? `2fa_${challenge.method}` : '2fa_recovery_code')
+    },
+
+    async resend(challengeToken: string): Promise<{ retryAfter: number }> {
+      const challenge = await loadChallenge(challengeToken)
+      if (challenge.method !== 'email') throw new Errors.BadRequest('This challenge uses an authenticator app; there is nothing to resend')
+      const waited = (now().getTime() - (challenge.lastSentAt?.getTime() ?? 0)) / 1000
+      if (waited < RESEND_COOLDOWN_SECONDS) {
+        const error = new Errors.TooManyRequests(`Wait ${Math.ceil(RESEND_COOLDOWN_SECONDS - waited)} seconds before asking for a new code`)
+        Object.assign(error, { retryAfter: Math.ceil(RESEND_COOLDOWN_SECONDS - waited) })
+        throw error
+      }
+      const user = await requireUser(challenge.userId)
+      const code = randomDigits(6)
+      await db
+        .update(twoFaChallenges)
+        .set({ codeHash: hashCode(challenge.tokenHash, code), lastSentAt: now(), expiresAt: new Date(now().getTime() + codeTtlMs) })
+        .where(eq(twoFaChallenges.id, challenge.id))
+      await mailCode(user, code)
+      return { retryAfter: RESEND_COOLDOWN_SECONDS }
+    },
+
+    /** Step one of turning on email 2FA: mail a confirmation code. */
+    async requestEnable(userId: number): Promise<void> {
+      const user = await requireUser(userId)
+      if (user.twoFaEnabled && user.twoFaMethod === 'email') throw new Errors.Conflict('Two-factor authentication is already enabled')
+      const code = randomDigits(6)
+      await oneTimeTokens.replace(user.id, 'enable_2fa', hashCode(`enable:${user.id}`, code), new Date(now().getTime() + codeTtlMs))
+      await mailCode(user, code)
+    },
+
+    /** Step two: the mailed code proves the address works; 2FA goes on and recovery codes are issued. */
+    async confirmEnable(userId: number, code: string, ip: string): Promise<string[]> {
+      const user = await requireUser(userId)
+      if (user.twoFaEnabled && user.twoFaMethod === 'email') throw new Errors.Conflict('Two-factor authentication is already enabled')
+      const pending = await oneTimeTokens.findActive(user.id, 'enable_2fa', now())
+      if (!pending || pending.attempts >= MAX_CODE_ATTEMPTS) throw new Errors.BadRequest('No pending code; call enable-2fa without a body first')
+      if (!safeEqual(hashCode(`enable:${user.id}`, code.trim()), pending.tokenHash)) {
+        const attempts = await oneTimeTokens.countFailure(pending.id)
+        if (attempts >= MAX_CODE_ATTEMPTS) await oneTimeTokens.remove(pending.id)
+        throw new Errors.BadRequest(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; request a new one' : 'Invalid code')
+      }
+      const codes = await db.transaction(async (tx) => {
+        if (!(await oneTimeTokens.claim(pending.tokenHash, 'enable_2fa', now(), tx))) throw new Errors.BadRequest('Invalid code')
+        await users.patch(user.id, { twoFaEnabled: true, twoFaMethod: 'email' }, tx)
+        await audit.record({ action: 'user.2fa_enabled', actorId: user.id, targetId: user.id, ip, details: { method: 'email' } }, tx)
+        return issueRecoveryCodes(user.id, tx)
+      })
+      await deps.invalidateUser(user.id)
+      await deps.notify(user, 'two-fa-enabled')
+      return codes
+    },
+
+    async disable(userId: number, password: string, ip: string): Promise<void> {
+      const user = await requireUser(userId)
+      await requirePassword(user, password)
+      if (!user.twoFaEnabled) throw new Errors.Conflict('Two-factor authentication is not enabled')
+      await db.transaction(async (tx) => {
+        await users.patch(user.id, { twoFaEnabled: false, twoFaMethod: 'email', totpSecret: null, totpPendingSecret: null, totpLastStep: null }, tx)
+        await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, user.id))
+        await audit.record({ action: 'user.2fa_disabled', actorId: user.id, targetId: user.id, ip }, tx)
+      })
+      await deps.invalidateUser(user.id)
+      await deps.notify(user, 'two-fa-disabled')
+    },
+
+    async setupTotp(userId: number): Promise<{ secret: string; otpauth_url: string }> {
+      const user = await requireUser(userId)
+      const secret = generateTotpSecret()
+      await users.patch(user.id, { totpPendingSecret: box.seal(secret) })
+      return { secret, otpauth_url: otpauthUrl(config.projectName, user.email, secret) }
+    },
+
+    async confirmTotp(userId: number, code: string, ip: string): Promise<string[] | undefined> {
+      const user = await requireUser(userId)
+      if (!user.totpPendingSecret) throw new Errors.BadRequest('No authenticator setup in progress; call totp/setup first')
+      const result = await db.transaction(async (tx) => {
+        if (!(await matchUserTotp(user, code.trim(), user.totpPendingSecret, tx))) return undefined
+        await users.patch(user.id, { totpSecret: user.totpPendingSecret, totpPendingSecret: null, twoFaEnabled: true, twoFaMethod: 'totp' }, tx)
+        await audit.record({ action: 'user.2fa_enabled', actorId: user.id, targetId: user.id, ip, details: { method: 'totp' } }, tx)
+        const existing = await tx.select({ id: recoveryCodes.id }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)))
+        return { codes: existing.length > 0 ? undefined : await issueRecoveryCodes(user.id, tx) }
+      })
+      if (!result) throw new Errors.BadRequest('Invalid authenticator code')
+      await deps.invalidateUser(user.id)
+      await deps.notify(user, 'two-fa-enabled')
+      return result.codes
+    },
+
+    async regenerateRecoveryCodes(userId: number, password: string, ip: string): Promise<string[]> {
+      const user = await requireUser(userId)
+      await requirePassword(user, password)
+      if (!user.twoFaEnabled) throw new Errors.Conflict('Turn on two-factor authentication first')
+      return db.transaction(async (tx) => {
+        await audit.record({ action: 'user.recovery_codes_regenerated', actorId: user.id, targetId: user.id, ip }, tx)
+        return issueRecoveryCodes(user.id, tx)
+      })
+    },
+  }
+}
+
+export type TwoFactorService = ReturnType<typeof createTwoFactorService>

@@ -1,0 +1,115 @@
+import { and, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm'
+import { createCrudRepository } from '../../db/crud.js'
+import type { Db } from '../../db/database.js'
+import { users, type NewUserRow, type Role, type UserRow } from '../../db/schema.js'
+
+export interface UserFilters {
+  search?: string | undefined
+  role?: Role | undefined
+  isActive?: boolean | undefined
+}
+
+/** Escapes LIKE wildcards so a search for "a_b" finds "a_b", not "axb". */
+function likePattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, '\\$&')}%`
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase()
+}
+
+export function createUsersRepository(db: Db) {
+  const crud = createCrudRepository(db, users)
+
+  const filtersToSql = (filters: UserFilters): SQL | undefined => {
+    const conditions: (SQL | undefined)[] = []
+    if (filters.role) conditions.push(eq(users.role, filters.role))
+    if (filters.isActive !== undefined) conditions.push(eq(users.isActive, filters.isActive))
+    if (filters.search) {
+      const pattern = likePattern(filters.search)
+      conditions.push(
+        or(ilike(users.username, pattern), ilike(users.email, pattern), ilike(users.firstName, pattern), ilike(users.lastName, pattern)),
+      )
+    }
+    return conditions.length > 0 ? and(...conditions) : undefined
+  }
+
+  return {
+    ...crud,
+    table: users,
+
+    async findByUsernameOrEmail(identifier: string, tx: Db = db): Promise<UserRow | undefined> {
+      const value = identifier.trim().toLowerCase()
+      const rows = await tx
+        .select()
+        .from(users)
+        .where(or(sql`lower(${users.username}) = ${value}`, eq(users.email, value)))
+        .limit(1)
+      return rows[0]
+    },
+
+    async findByEmail(email: string, tx: Db = db): Promise<UserRow | undefined> {
+      const rows = await tx.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1)
+      return rows[0]
+    },
+
+    /** Which of username and email are already taken (case-insensitively), ignoring `exceptId`. */
+    async findTaken(username: string | undefined, email: string | undefined, exceptId?: number, tx: Db = db) {
+      const matches: SQL[] = []
+      if (username) matches.push(sql`lower(${users.username}) = ${username.toLowerCase()}`)
+      if (email) matches.push(eq(users.email, normalizeEmail(email)))
+      if (matches.length === 0) return { username: false, email: false }
+      const rows = await tx
+        .select({ username: users.username, email: users.email, id: users.id })
+        .from(users)
+        .where(or(...matches))
+      const others = rows.filter((row) => row.id !== exceptId)
+      return {
+        username: username !== undefined && others.some((row) => row.username.toLowerCase() === username.toLowerCase()),
+        email: email !== undefined && others.some((row) => row.email === normalizeEmail(email)),
+      }
+    },
+
+    async insert(values: NewUserRow, tx: Db = db): Promise<UserRow> {
+      return crud.create({ ...values, email: normalizeEmail(values.email) }, tx)
+    },
+
+    async patch(id: number, values: Partial<NewUserRow>, tx: Db = db): Promise<UserRow | undefined> {
+      const changes = { ...values, updatedAt: new Date() }
+      if (changes.email !== undefined) changes.email = normalizeEmail(changes.email)
+      return crud.update(id, changes, tx)
+    },
+
+    /** Bumps the token version: every access token issued before this moment stops working. */
+    async revokeAccessTokens(id: number, tx: Db = db): Promise<void> {
+      await tx
+        .update(users)
+        .set({ tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: new Date() })
+        .where(eq(users.id, id))
+    },
+
+    async search(filters: UserFilters, page: { skip: number; limit: number }, tx: Db = db) {
+      return crud.list({ ...page, where: filtersToSql(filters) }, tx)
+    },
+
+    /**
+     * Active superadmins, locked for the rest of the transaction so two concurrent demotions
+     * cannot both see "there is another one left".
+     */
+    async countActiveSuperadminsForUpdate(tx: Db): Promise<number> {
+      const rows = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.role, 'superadmin'), eq(users.isActive, true)))
+        .for('update')
+      return rows.length
+    },
+
+    async countAll(tx: Db = db): Promise<number> {
+      const rows = await tx.select({ total: count() }).from(users)
+      return rows[0]?.total ?? 0
+    },
+  }
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>
