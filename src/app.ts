@@ -14,10 +14,12 @@ import auditRoutes from './modules/audit/audit-routes.js'
 import authRoutes from './modules/auth/auth-routes.js'
 import devRoutes from './modules/dev/dev-routes.js'
 import healthRoutes from './modules/health/health-routes.js'
+import realtimeRoutes from './modules/realtime/realtime-routes.js'
 import usersRoutes from './modules/users/users-routes.js'
 import mailPlugin from './plugins/mail.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
+import websocketPlugin from './plugins/websocket.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -92,12 +94,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(rateLimitPlugin)
   await app.register(docsPlugin, { config })
   await app.register(servicesPlugin)
+  await app.register(websocketPlugin)
 
   await app.register(healthRoutes, { prefix: '/api/v1/health' })
   await app.register(authRoutes, { prefix: '/api/v1/auth' })
   await app.register(usersRoutes, { prefix: '/api/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/api/v1/api-keys' })
   await app.register(auditRoutes, { prefix: '/api/v1/audit' })
+  await app.register(realtimeRoutes)
   if (config.debug) await app.register(devRoutes, { prefix: '/api/v1/dev' })
 
   return app

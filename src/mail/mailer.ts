@@ -73,7 +73,7 @@ const MAX_RETRY_DELAY_MS = 60_000
 const OUTBOX_SIZE = 100
 const QUEUE_NAME = 'mail'
 const WORKER_CONCURRENCY = 4
-// Never hold an HTTP request hostage to a Redis outage: answer 503 and let the client try again.
+// A request never waits longer than this on Redis; past it, send() answers 503 and the client can try again.
 const ENQUEUE_TIMEOUT_MS = 5_000
 // Failed jobs stay in Redis for a week so an operator can look at them and retry; the links in them expire anyway.
 const FAILED_JOB_RETENTION_SECONDS = 7 * 24 * 3600
@@ -101,7 +101,7 @@ interface DeliveryQueue {
   close(): Promise<void>
 }
 
-export function mailerMode(config: Config): MailerMode {
+function mailerMode(config: Config): MailerMode {
   if (config.smtp.host !== '') return 'smtp'
   return config.debug ? 'outbox' : 'disabled'
 }
@@ -171,7 +171,7 @@ function checkRetryPolicy(policy: RetryPolicy): RetryPolicy {
 }
 
 /** Wait after the given failed try: base, 2×base, 4×base... capped. */
-export function backoffDelay(failedAttempt: number, baseDelayMs: number): number {
+function backoffDelay(failedAttempt: number, baseDelayMs: number): number {
   return Math.min(baseDelayMs * 2 ** (failedAttempt - 1), MAX_RETRY_DELAY_MS)
 }
 
@@ -183,7 +183,7 @@ const ATOM = "[\\p{L}\\p{N}!#$%&'*+/=?^_`{|}~-]+"
 const LABEL = '[\\p{L}\\p{N}](?:[\\p{L}\\p{N}-]{0,61}[\\p{L}\\p{N}])?'
 const SINGLE_ADDRESS = new RegExp(`^${ATOM}(?:\\.${ATOM})*@${LABEL}(?:\\.${LABEL})+$`, 'u')
 
-export function assertSingleAddress(to: unknown): asserts to is string {
+function assertSingleAddress(to: unknown): asserts to is string {
   if (typeof to !== 'string' || to.length === 0) throw new Errors.Unprocessable('recipient email address is required')
   if (to.length > MAX_ADDRESS_LENGTH) throw new Errors.Unprocessable(`recipient email address is longer than ${MAX_ADDRESS_LENGTH} characters`)
   const at = to.lastIndexOf('@')
@@ -193,7 +193,7 @@ export function assertSingleAddress(to: unknown): asserts to is string {
 }
 
 /** For logs: enough to tell recipients apart and find the domain at fault, not enough to harvest addresses. */
-export function maskAddress(address: string): string {
+function maskAddress(address: string): string {
   const at = address.lastIndexOf('@')
   return at < 1 ? '***' : `${address[0]}***${address.slice(at)}`
 }
@@ -312,6 +312,8 @@ interface RedisQueueOptions {
 
 // Not a built-in BullMQ name, so BullMQ hands the computation to the worker's backoffStrategy.
 const BACKOFF_TYPE = 'capped-exponential'
+// ioredis states between losing a connection and the next attempt to restore it.
+const LOST_CONNECTION = new Set(['reconnecting', 'close', 'end'])
 
 /** BullMQ in this process: jobs live in Redis, so what is queued or waiting for a retry survives a restart. */
 function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueueOptions): DeliveryQueue {
@@ -369,15 +371,19 @@ function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueu
 
   return {
     async enqueue(envelope) {
+      const unavailable = () => new Errors.ServiceUnavailable('email queue is unavailable, try again shortly')
+      // Fail at once while Redis is known to be away (a first connection in progress is worth waiting for):
+      // a job parked until Redis returns would go out after its caller was told 503.
+      if (LOST_CONNECTION.has(producer.status)) throw unavailable()
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Errors.ServiceUnavailable('email queue is unavailable, try again shortly')), ENQUEUE_TIMEOUT_MS)
+        timer = setTimeout(() => reject(unavailable()), ENQUEUE_TIMEOUT_MS)
       })
       try {
         await Promise.race([queue.add(envelope.template, envelope), timeout])
       } catch (error) {
         reportError(error as Error)
-        throw error instanceof Errors.ServiceUnavailable ? error : new Errors.ServiceUnavailable('email queue is unavailable, try again shortly')
+        throw unavailable()
       } finally {
         clearTimeout(timer)
       }

@@ -26,7 +26,7 @@ declare module 'fastify' {
     /** onRequest hook: requires a valid access token or API key and sets request.user. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Resolves credentials without a reply (WebSocket handshakes use it); undefined when absent or bad. */
-    resolveCredentials: (request: FastifyRequest) => Promise<{ user: Principal; auth: AuthContext } | undefined>
+    resolveCredentials: (request: FastifyRequest, queryToken?: string) => Promise<{ user: Principal; auth: AuthContext } | undefined>
     requirePermission: (permission: Permission) => preHandlerAsyncHookHandler
     requireRole: (role: Role) => preHandlerAsyncHookHandler
     /** Rejects API-key callers: for routes that must be reached with a real session (passwords, keys, 2FA). */
@@ -98,7 +98,8 @@ export default fp(
       return { user, auth }
     }
 
-    const resolveCredentials = async (request: FastifyRequest) => {
+    // Browsers cannot set headers on a WebSocket handshake, so sockets may pass the token as ?token=.
+    const resolveCredentials = async (request: FastifyRequest, queryToken?: string) => {
       const header = request.headers.authorization
       if (typeof header === 'string' && header.length > 0) {
         const [scheme, token] = header.split(' ', 2)
@@ -107,6 +108,7 @@ export default fp(
       }
       const apiKey = request.headers['x-api-key']
       if (typeof apiKey === 'string' && apiKey.length > 0) return fromApiKey(apiKey)
+      if (queryToken) return fromBearer(queryToken)
       return undefined
     }
     app.decorate('resolveCredentials', resolveCredentials)

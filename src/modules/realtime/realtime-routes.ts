@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import type { WebSocket } from 'ws'
+import { Errors } from '../../lib/errors.js'
+import { ErrorResponses, SESSION_OR_API_KEY } from '../../lib/schemas.js'
+import type { AuthContext, Principal } from '../../plugins/auth.js'
+import { hasPermission } from '../auth/permissions.js'
+import { createRealtimeHub, type Connection, type Identity } from './realtime-hub.js'
+import { CLIENT_ID_PATTERN, MAX_CONTENT_BYTES, MAX_ROOMS_PER_CONNECTION, ProtocolError, ROOM_PATTERN, parseFrame, type ClientFrame } from './realtime-protocol.js'
+
+/** Close codes: 4401 is "your credentials are no longer valid" (HTTP 401 in the 4000 private range). */
+const CLOSE_UNAUTHORIZED = 4401
+const CLOSE_POLICY = 1008
+const HEARTBEAT_MS = 30_000
+const SESSION_CHECK_MS = 2_000
+
+interface SocketSession {
+  connection: Connection
+  user: Principal | null
+  auth: AuthContext | null
+  alive: boolean
+  windowStart: number
+  windowCount: number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    wsIdentity?: { user: Principal | null; auth: AuthContext | null }
+  }
+}
+
+const ClientIdParams = Type.Object({ client_id: Type.String({ pattern: CLIENT_ID_PATTERN.source }) })
+const ChatParams = Type.Object({ room_id: Type.String({ pattern: ROOM_PATTERN.source }) })
+const ChatQuery = Type.Object({ client_id: Type.Optional(Type.String({ pattern: CLIENT_ID_PATTERN.source })), token: Type.Optional(Type.String({ maxLength: 4096 })) })
+const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 4096 })) })
+
+/**
+ * WebSockets: /ws/{client_id} and /ws/chat/{room_id}. Authenticated at the handshake (token in the
+ * query, a Bearer header or an API key), re-checked every few seconds so a deactivated or signed-out
+ * user is dropped, rate limited per connection, and fanned out across instances by the hub.
+ */
+const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app
+  const sessions = new Map<WebSocket, SocketSession>()
+  const hub = createRealtimeHub({
+    cache: app.cache,
+    onSlowConsumer: (connection) => {
+      app.log.warn({ client_id: connection.identity.client_id }, 'dropping slow websocket consumer')
+      connection.socket.terminate()
+    },
+  })
+  await hub.start()
+  app.addHook('onClose', () => hub.stop())
+
+  const authenticateHandshake = async (request: FastifyRequest) => {
+    const query = request.query as { token?: string }
+    const resolved = await app.resolveCredentials(request, query.token)
+    if (resolved) {
+      request.wsIdentity = resolved
+      return
+    }
+    const presented = Boolean(query.token || request.headers.authorization || request.headers['x-api-key'])
+    // Bad credentials are refused even when anonymous clients are allowed: a wrong token is a bug or an attack.
+    if (presented || config.wsRequireAuth) throw new Errors.InvalidToken()
+    request.wsIdentity = { user: null, auth: null }
+  }
+
+  const identityOf = (clientId: string, user: Principal | null): Identity => ({
+    client_id: clientId,
+    user_id: user?.id ?? null,
+    username: user?.username ?? 'anonymous',
+    role: user?.role ?? null,
+  })
+
+  const sendError = (session: SocketSession, detail: string) => hub.send(session.connection, { type: 'error', detail })
+
+  /** Fixed one-second window; twice the allowed rate means the client ignores the error frames. */
+  const overRate = (session: SocketSession): 'ok' | 'warn' | 'close' => {
+    const now = Date.now()
+    if (now - session.windowStart >= 1000) {
+      session.windowStart = now
+      session.windowCount = 0
+    }
+    session.windowCount += 1
+    if (session.windowCount <= config.wsMessagesPerSecond) return 'ok'
+    return session.windowCount > config.wsMessagesPerSecond * 2 ? 'close' : 'warn'
+  }
+
+  const handleFrame = async (session: SocketSession, frame: ClientFrame) => {
+    const { connection } = session
+    const sender = connection.identity
+    switch (frame.type) {
+      case 'ping':
+        hub.send(connection, { type: 'pong' })
+        return
+      case 'join_room':
+        if (!connection.rooms.has(frame.room) && connection.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
+          return sendError(session, `at most ${MAX_ROOMS_PER_CONNECTION} rooms per connection`)
+        }
+        return hub.join(connection, frame.room)
+      case 'leave_room':
+        if (!(await hub.leave(connection, frame.room))) return sendError(session, `not a member of room "${frame.room}"`)
+        hub.send(connection, { type: 'room_left', room: frame.room })
+        return
+      case 'room_message':
+        if (!hub.isMember(connection, frame.room)) return sendError(session, `join room "${frame.room}" before sending to it`)
+        return hub.roomMessage(sender, frame.room, frame.content)
+      case 'personal_message':
+        return hub.personalMessage(sender, frame.to, frame.content)
+      case 'broadcast':
+        if (!session.user || !hasPermission(session.user.role, 'realtime:broadcast')) return sendError(session, 'broadcast needs the admin role')
+        return hub.broadcast(sender, frame.content)
+    }
+  }
+
+  const open = (socket: WebSocket, request: FastifyRequest, clientId: string, chatRoom: string | undefined) => {
+    const identity = request.wsIdentity ?? { user: null, auth: null }
+    const connection = hub.add(socket, identityOf(clientId, identity.user))
+    const session: SocketSession = { connection, user: identity.user, auth: identity.auth, alive: true, windowStart: Date.now(), windowCount: 0 }
+    sessions.set(socket, session)
+
+    socket.on('pong', () => {
+      session.alive = true
+    })
+    socket.on('message', (data, isBinary) => {
+      const rate = overRate(session)
+      if (rate === 'close') return socket.close(CLOSE_POLICY, 'message rate exceeded')
+      if (rate === 'warn') return sendError(session, `too many messages: at most ${config.wsMessagesPerSecond} per second`)
+      let frame: ClientFrame
+      try {
+        frame = parseFrame(data, isBinary, chatRoom)
+      } catch (error) {
+        if (error instanceof ProtocolError) return sendError(session, error.message)
+        throw error
+      }
+      handleFrame(session, frame).catch((error: unknown) => {
+        request.log.error({ err: error }, 'websocket frame failed')
+        sendError(session, 'could not process the message; try again')
+      })
+    })
+    socket.on('close', () => {
+      sessions.delete(socket)
+      hub.remove(connection).catch((error: unknown) => request.log.warn({ err: error }, 'websocket cleanup failed'))
+    })
+
+    const user = identity.user
+    hub.send(connection, {
+      type: 'connected',
+      client_id: clientId,
+      user: user ? { id: user.id, username: user.username, role: user.role } : null,
+    })
+    if (chatRoom) hub.join(connection, chatRoom).catch((error: unknown) => request.log.warn({ err: error }, 'websocket join failed'))
+  }
+
+  app.get(
+    '/ws/:client_id',
+    { websocket: true, schema: { hide: true, params: ClientIdParams, querystring: TokenQuery }, preValidation: authenticateHandshake },
+    (socket, request) => open(socket, request, request.params.client_id, undefined),
+  )
+
+  app.get(
+    '/ws/chat/:room_id',
+    { websocket: true, schema: { hide: true, params: ChatParams, querystring: ChatQuery }, preValidation: authenticateHandshake },
+    (socket, request) => open(socket, request, request.query.client_id ?? `client-${randomUUID().slice(0, 8)}`, request.params.room_id),
+  )
+
+  // Dead peers (no pong since the last ping) are dropped; a frozen laptop should not hold a room seat.
+  const heartbeat = setInterval(() => {
+    for (const [socket, session] of sessions) {
+      if (!session.alive) {
+        socket.terminate()
+        continue
+      }
+      session.alive = false
+      socket.ping()
+    }
+  }, HEARTBEAT_MS)
+  heartbeat.unref()
+
+  // Sessions are re-checked, so logout-all, deactivation, deletion and expiry close the socket quickly.
+  const sessionCheck = setInterval(() => {
+    void (async () => {
+      const nowSeconds = app.now().getTime() / 1000
+      const principals = new Map<number, Promise<Principal | undefined>>()
+      for (const [socket, session] of sessions) {
+        if (!session.user) continue
+        const expired = session.auth?.expiresAt !== undefined && session.auth.expiresAt <= nowSeconds
+        const userId = session.user.id
+        if (!principals.has(userId)) principals.set(userId, app.loadPrincipal(userId).catch(() => session.user ?? undefined))
+        const current = await principals.get(userId)!
+        const revoked = !current || !current.isActive || (session.auth?.method === 'jwt' && current.tokenVersion !== session.user.tokenVersion)
+        if (expired || revoked) socket.close(CLOSE_UNAUTHORIZED, expired ? 'token expired' : 'session ended')
+        else session.user = { ...current, tokenVersion: session.user.tokenVersion }
+      }
+    })().catch((error: unknown) => app.log.warn({ err: error }, 'websocket session check failed'))
+  }, SESSION_CHECK_MS)
+  sessionCheck.unref()
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat)
+    clearInterval(sessionCheck)
+  })
+
+  const adminOnly = { onRequest: app.authenticate, preHandler: app.requireRole('admin') }
+
+  app.get(
+    '/api/v1/ws/stats',
+    {
+      ...adminOnly,
+      schema: {
+        tags: ['realtime'],
+        summary: 'WebSocket connections and rooms (admin)',
+        security: SESSION_OR_API_KEY,
+        response: {
+          200: Type.Object({
+            instance_id: Type.String(),
+            connections: Type.Integer(),
+            rooms: Type.Array(Type.Object({ room: Type.String(), members: Type.Integer() })),
+            messages_out: Type.Integer(),
+          }),
+          ...ErrorResponses,
+        },
+      },
+    },
+    async () => {
+      const stats = hub.stats()
+      return { instance_id: hub.instanceId, connections: stats.connections, rooms: stats.rooms, messages_out: hub.messagesOut }
+    },
+  )
+
+  app.post(
+    '/api/v1/ws/broadcast',
+    {
+      ...adminOnly,
+      schema: {
+        tags: ['realtime'],
+        summary: 'Push a system message to every client, or to one room (admin)',
+        security: SESSION_OR_API_KEY,
+        body: Type.Object({
+          content: Type.String({ minLength: 1, maxLength: MAX_CONTENT_BYTES }),
+          room: Type.Optional(Type.String({ pattern: ROOM_PATTERN.source })),
+        }),
+        response: { 202: Type.Object({ detail: Type.String() }), ...ErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { content, room } = request.body
+      await hub.broadcast({ username: request.user.username, system: true }, content, room)
+      return reply.code(202).send({ detail: room ? `Broadcast sent to room ${room}` : 'Broadcast sent' })
+    },
+  )
+}
+
+export default realtimeRoutes
