@@ -81,7 +81,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
   })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, path: request.routeOptions.url ?? request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 100) / 100 },
+      {
+        method: request.method,
+        // The path without its query string: queries may carry secrets (a WebSocket ?token=).
+        path: request.url.split('?')[0],
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
       'request completed',
     )
   })

@@ -5,6 +5,8 @@ export interface LogDestination {
   write(line: string): void
 }
 
+const SECRET_FIELDS = ['password', 'current_password', 'new_password', 'access_token', 'refresh_token', 'challenge_token', 'token', 'code', 'secret', 'api_key', 'key']
+
 /** Paths whose values must never reach a log line: credentials, tokens, codes and passwords. */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -13,16 +15,8 @@ export const REDACTED_PATHS = [
   'req.headers["set-cookie"]',
   'headers.authorization',
   'headers["x-api-key"]',
-  '*.password',
-  '*.current_password',
-  '*.new_password',
-  '*.access_token',
-  '*.refresh_token',
-  '*.challenge_token',
-  '*.token',
-  '*.code',
-  '*.secret',
-  '*.api_key',
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((field) => `*.${field}`),
 ]
 
 /** Query parameters that carry secrets (the WebSocket handshake sends its token this way). */

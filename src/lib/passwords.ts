@@ -21,11 +21,19 @@ export function verifyPassword(password: string, hash: string): Promise<boolean>
   return bcrypt.compare(prehash(password), hash)
 }
 
+/** The most common passwords of at least eight characters: the first guesses of any attacker. */
+const COMMON_PASSWORDS = new Set([
+  'password', 'password1', 'password123', '12345678', '123456789', '1234567890', 'qwertyuiop', 'qwerty123',
+  'iloveyou', 'sunshine', 'princess', 'football', 'baseball', 'welcome1', 'abc12345', 'admin123', 'letmein1',
+  'changeme', 'passw0rd', '11111111', '00000000', '87654321', 'superman', 'trustno1',
+])
+
 /** Says why a password is refused, or undefined when it is acceptable. */
 export function passwordProblem(password: string, context: { username?: string; email?: string } = {}): string | undefined {
   if (password.length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (password.length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters`
   if (/^(.)\1+$/.test(password)) return 'Password must not be a single repeated character'
+  if (COMMON_PASSWORDS.has(password.toLowerCase())) return 'Password is too common; choose another'
   const lowered = password.toLowerCase()
   for (const value of [context.username, context.email?.split('@')[0]]) {
     if (value && value.length >= 3 && lowered === value.toLowerCase()) return 'Password must not be the same as the username or email'

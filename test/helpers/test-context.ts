@@ -18,6 +18,8 @@ export interface TestContext {
   readonly databaseUrl: string | undefined
   /** Redis key prefix of this test file, so files never see each other's keys. */
   readonly redisPrefix: string
+  /** The shared embedded database (PGlite mode only); apps built outside the context pass it on. */
+  readonly database: Database | undefined
   config(overrides?: Record<string, string | undefined>): Config
   /** Builds an app on this file's database; pass overrides as environment variables. */
   buildApp(overrides?: Record<string, string | undefined>, options?: Partial<AppOptions>): Promise<App>
@@ -87,6 +89,9 @@ export function useTestContext(): TestContext {
       return databaseUrl
     },
     redisPrefix,
+    get database() {
+      return embedded
+    },
     config,
     async buildApp(overrides = {}, options = {}) {
       const app = await buildApp({ config: config(overrides), logger: false, database: embedded, ...options })

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
+import { maskUrl } from '../../src/lib/logger.js'
+import { useTestContext } from '../helpers/test-context.js'
+
+const context = useTestContext()
+
+function captureLogs() {
+  const lines: Record<string, unknown>[] = []
+  return { lines, stream: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } }
+}
+
+describe('logging', () => {
+  it('writes one line per request with method, path, status, duration and request id', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
+    await app.inject({ method: 'GET', url: '/api/v1/health/', headers: { 'x-request-id': 'trace-me' } })
+    await app.close()
+    const requestLines = logs.lines.filter((line) => line.msg === 'request completed')
+    expect(requestLines).toHaveLength(1)
+    expect(requestLines[0]).toMatchObject({ method: 'GET', path: '/api/v1/health/', status: 200, request_id: 'trace-me', duration_ms: expect.any(Number) })
+  })
+
+  it('never writes passwords, tokens, codes or credentials headers', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'trace' }), logger: logs.stream, database: context.database })
+    const password = 'Sup3r-secret-passw0rd'
+    await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username: 'logme', email: 'logme@example.com', password } })
+    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: 'logme', password } })
+    const { access_token: accessToken, refresh_token: refreshToken } = login.json() as { access_token: string; refresh_token: string }
+    await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { authorization: `Bearer ${accessToken}`, 'x-api-key': 'cbs_secretkey' } })
+    await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: refreshToken } })
+    app.log.info({ password, token: accessToken, body: { code: '123456', refresh_token: refreshToken } }, 'service log with secrets')
+    app.log.info({ req: { method: 'GET', url: `/ws/me?token=${accessToken}` } }, 'socket handshake')
+    await app.close()
+    const text = logs.lines.map((line) => JSON.stringify(line)).join('\n')
+    expect(logs.lines.length).toBeGreaterThan(4)
+    for (const secret of [password, accessToken, refreshToken, '123456', 'cbs_secretkey']) expect(text).not.toContain(secret)
+    expect(text).toContain('[REDACTED]')
+  })
+
+  it('masks secrets in query strings', () => {
+    expect(maskUrl('/ws/c1?token=abc.def&x=1')).toBe('/ws/c1?token=[REDACTED]&x=1')
+    expect(maskUrl('/a?api_key=k')).toBe('/a?api_key=[REDACTED]')
+  })
+})
