@@ -38,6 +38,9 @@ async function startWorker(config: Config): Promise<void> {
       process.exit(1)
     }, SHUTDOWN_GRACE_MS)
     timer.unref()
+    // Keep-alive sockets that finish their last response after close() began would otherwise idle
+    // for keepAliveTimeout; closing idle ones as they appear lets the process exit promptly.
+    setInterval(() => app.server.closeIdleConnections(), 100).unref()
     app
       .close()
       .then(() => process.exit(0))
