@@ -23,3 +23,8 @@ export const Errors = {
 export function forbidden(message = 'Not enough permissions'): Error {
   return new Errors.Forbidden(message)
 }
+
+/** A 422 about one body field, shaped like schema validation errors so clients handle both alike. */
+export function fieldError(field: string, message: string): Error {
+  return Object.assign(new Errors.Unprocessable(message), { detail: [{ loc: ['body', field], msg: message, type: 'value_error' }] })
+}

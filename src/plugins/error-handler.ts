@@ -99,7 +99,8 @@ export default fp(
       if (known) return reply.code(known.status).send({ detail: known.detail })
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {
-        return reply.code(status).send({ detail: error.message || 'Bad request' })
+        const detail = (error as { detail?: unknown }).detail
+        return reply.code(status).send({ detail: Array.isArray(detail) ? detail : error.message || 'Bad request' })
       }
       if (isUnavailable(error)) {
         request.log.warn({ err: error }, 'dependency unavailable')

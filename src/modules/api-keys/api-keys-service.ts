@@ -3,7 +3,7 @@ import { and, desc, eq, isNull } from 'drizzle-orm'
 import type { Cache } from '../../cache/cache.js'
 import type { Db } from '../../db/database.js'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.js'
-import { Errors } from '../../lib/errors.js'
+import { Errors, fieldError } from '../../lib/errors.js'
 import { randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
 import type { ApiKeyScope } from '../../plugins/auth.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
@@ -61,7 +61,7 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
 
   return {
     async create(userId: number, input: { name: string; expiresAt?: Date | undefined; scopes: ApiKeyScope[] }, ip: string) {
-      if (input.expiresAt && input.expiresAt.getTime() <= now().getTime()) throw new Errors.Unprocessable('expires_at must be in the future')
+      if (input.expiresAt && input.expiresAt.getTime() <= now().getTime()) throw fieldError('expires_at', 'expires_at must be in the future')
       const active = await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
       if (active.length >= MAX_KEYS_PER_USER) throw new Errors.Conflict(`At most ${MAX_KEYS_PER_USER} active API keys per user`)
       const prefix = randomBytes(6).toString('hex')

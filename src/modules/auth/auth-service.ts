@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
 import type { UserRow } from '../../db/schema.js'
-import { Errors } from '../../lib/errors.js'
+import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem, verifyPassword } from '../../lib/passwords.js'
 import { randomToken, sha256 } from '../../lib/secrets.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
@@ -78,7 +78,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       await users.patch(user.id, { lastLoginAt: now() }, tx)
       await audit.record({ action: 'auth.login', actorId: user.id, targetId: user.id, ip: client.ip, details: { method } }, tx)
       return createSession(user, client, randomUUID(), tx)
-    })
+    }).finally(() => deps.invalidateUser(user.id))
   }
 
   async function checkPassword(user: UserRow, password: string): Promise<boolean> {
@@ -151,8 +151,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!user) throw new Errors.InvalidToken()
       if (!(await checkPassword(user, current))) throw new Errors.BadRequest('Current password is incorrect')
       const problem = passwordProblem(next, { username: user.username, email: user.email })
-      if (problem) throw new Errors.Unprocessable(problem)
-      if (current === next) throw new Errors.Unprocessable('New password must differ from the current one')
+      if (problem) throw fieldError('new_password', problem)
+      if (current === next) throw fieldError('new_password', 'New password must differ from the current one')
       const passwordHash = await hashPassword(next, config.bcryptRounds)
       const updated = await db.transaction(async (tx) => {
         await users.patch(userId, { passwordHash }, tx)
@@ -171,7 +171,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       const user = await users.findById(userId, tx)
       if (!user) throw new Errors.BadRequest('Invalid or expired token')
       const problem = passwordProblem(next, { username: user.username, email: user.email })
-      if (problem) throw new Errors.Unprocessable(problem)
+      if (problem) throw fieldError('new_password', problem)
       await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds) }, tx)
       await users.revokeAccessTokens(userId, tx)
       await refreshTokens.revokeAllForUser(userId, now(), undefined, tx)

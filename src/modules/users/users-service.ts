@@ -1,7 +1,7 @@
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
 import type { NewUserRow, Role, UserRow } from '../../db/schema.js'
-import { Errors } from '../../lib/errors.js'
+import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem } from '../../lib/passwords.js'
 import type { Principal } from '../../plugins/auth.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
@@ -35,7 +35,7 @@ function profileColumns(input: ProfileInput): Partial<NewUserRow> {
   if (input.language !== undefined) columns.language = input.language
   if (input.timezone !== undefined) {
     const zone = canonicalTimezone(input.timezone)
-    if (!zone) throw new Errors.Unprocessable(`Unknown timezone "${input.timezone}"; use an IANA name such as "Europe/Paris"`)
+    if (!zone) throw fieldError('timezone', `Unknown timezone "${input.timezone}"; use an IANA name such as "Europe/Paris"`)
     columns.timezone = zone
   }
   return columns
@@ -86,7 +86,7 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   async function prepareNewUser(body: RegisterBody | AdminCreateUserBody): Promise<NewUserRow> {
     const problem = passwordProblem(body.password, { username: body.username, email: body.email })
-    if (problem) throw new Errors.Unprocessable(problem)
+    if (problem) throw fieldError('password', problem)
     const profile = profileColumns(body)
     await assertAvailable(body.username, body.email)
     return {
