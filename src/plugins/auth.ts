@@ -114,8 +114,15 @@ export default fp(
     app.decorate('resolveCredentials', resolveCredentials)
 
     app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+      // Guessing API keys is throttled per IP like guessing passwords.
+      const usesApiKey = !request.headers.authorization && typeof request.headers['x-api-key'] === 'string'
+      if (usesApiKey && (await app.apiKeyFailuresExceeded(request.ip))) {
+        reply.header('retry-after', '60')
+        throw new Errors.TooManyRequests('Too many invalid API keys from this address; try again later')
+      }
       const resolved = await resolveCredentials(request)
       if (!resolved) {
+        if (usesApiKey) await app.countAuthFailure('api_key', request.ip)
         reply.header('www-authenticate', 'Bearer')
         throw unauthorized()
       }
@@ -136,5 +143,5 @@ export default fp(
       if (request.auth.method !== 'jwt') throw new Errors.Forbidden('This action needs a signed-in session, not an API key')
     })
   },
-  { name: 'auth', dependencies: ['cache'] },
+  { name: 'auth', dependencies: ['cache', 'rate-limit'] },
 )

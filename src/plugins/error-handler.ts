@@ -100,7 +100,8 @@ export default fp(
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {
         const detail = (error as { detail?: unknown }).detail
-        return reply.code(status).send({ detail: Array.isArray(detail) ? detail : error.message || 'Bad request' })
+        const usable = Array.isArray(detail) || typeof detail === 'string'
+        return reply.code(status).send({ detail: usable ? detail : error.message || 'Bad request' })
       }
       if (isUnavailable(error)) {
         request.log.warn({ err: error }, 'dependency unavailable')

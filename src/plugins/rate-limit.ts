@@ -74,22 +74,28 @@ export default fp(
       if (redis) app.addHook('onClose', async () => void redis.disconnect())
       const exempt = config.rateLimitExempt
       await app.register(rateLimit, {
-        global: true,
-        max: config.rateLimitPerMinute,
-        timeWindow: WINDOW_SECONDS * 1000,
+        global: false,
         ...(redis ? { redis, nameSpace: `${config.redisKeyPrefix}rl:` } : {}),
         // The global limit is about fairness, not security: while Redis is away, let traffic through.
         skipOnError: true,
-        allowList: (request) => {
-          const path = request.url.split('?')[0] ?? ''
-          return exempt.some((prefix) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`))
-        },
-        keyGenerator: (request) => request.ip,
-        errorResponseBuilder: (_request, context) => ({
-          statusCode: 429,
-          detail: `Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`,
-        }),
       })
+      // A root hook, not a per-route one: it must count requests before authentication can reject them.
+      app.addHook(
+        'onRequest',
+        app.rateLimit({
+          max: config.rateLimitPerMinute,
+          timeWindow: WINDOW_SECONDS * 1000,
+          allowList: (request) => {
+            const path = request.url.split('?')[0] ?? ''
+            return exempt.some((prefix) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`))
+          },
+          keyGenerator: (request) => request.ip,
+          errorResponseBuilder: (_request, context) => ({
+            statusCode: 429,
+            detail: `Rate limit exceeded: ${context.max} requests per minute; retry in ${context.after}`,
+          }),
+        }),
+      )
     }
 
     app.decorate('authLimitHook', (name: string): preHandlerAsyncHookHandler => async (request, reply) => {
