@@ -80,7 +80,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return parseJson(request, body as string, done)
   })
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
+    // Successful probes arrive every few seconds from balancers and orchestrators: debug, not info.
+    const probe = reply.statusCode < 400 && request.url.startsWith('/api/v1/health')
+    request.log[probe ? 'debug' : 'info'](
       {
         method: request.method,
         // The path without its query string: queries may carry secrets (a WebSocket ?token=).

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import bcrypt from 'bcrypt'
 
 export const PASSWORD_MIN_LENGTH = 8
@@ -12,13 +13,32 @@ function prehash(password: string): string {
   return createHash('sha256').update(password, 'utf8').digest('base64')
 }
 
-/** bcrypt's native binding hashes on libuv's thread pool, so the event loop keeps serving meanwhile. */
+/**
+ * bcrypt's native binding hashes on libuv's thread pool, off the event loop. Hashing on every core at
+ * once would still starve the event loop of CPU, so at most (cores - 1) hashes run together and the
+ * rest wait their turn: a login flood slows logins, not every other request.
+ */
+const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1)
+let running = 0
+const waiting: (() => void)[] = []
+
+async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waiting.push(resolve))
+  running += 1
+  try {
+    return await work()
+  } finally {
+    running -= 1
+    waiting.shift()?.()
+  }
+}
+
 export function hashPassword(password: string, rounds: number): Promise<string> {
-  return bcrypt.hash(prehash(password), rounds)
+  return withHashSlot(() => bcrypt.hash(prehash(password), rounds))
 }
 
 export function verifyPassword(password: string, hash: string): Promise<boolean> {
-  return bcrypt.compare(prehash(password), hash)
+  return withHashSlot(() => bcrypt.compare(prehash(password), hash))
 }
 
 /** The most common passwords of at least eight characters: the first guesses of any attacker. */

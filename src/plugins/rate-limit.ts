@@ -108,12 +108,16 @@ export default fp(
       if (count > limit) throw tooMany(reply, limit, ttl, `Too many ${name} attempts; try again later`)
     })
 
-    const accountKey = (identifier: string) => `rl:login-account:${identifier.trim().toLowerCase()}`
+    // Keyed on the account, not the text typed: its username and its email share one budget.
+    const accountKey = async (identifier: string) => {
+      const user = await app.repositories.users.findByUsernameOrEmail(identifier)
+      return `rl:login-account:${user ? `id:${user.id}` : `name:${identifier.trim().toLowerCase()}`}`
+    }
     app.decorate('loginAccountLimit', async (request: FastifyRequest, reply: FastifyReply) => {
       if (!enabled) return
       const identifier = (request.body as { username_or_email?: unknown } | undefined)?.username_or_email
       if (typeof identifier !== 'string') return
-      const { count, ttl } = await counters.peek(accountKey(identifier))
+      const { count, ttl } = await counters.peek(await accountKey(identifier))
       if (count >= config.loginRateLimitPerAccount) {
         throw tooMany(reply, config.loginRateLimitPerAccount, ttl, 'Too many failed logins for this account; try again later')
       }
@@ -121,7 +125,7 @@ export default fp(
 
     app.decorate('countAuthFailure', async (kind: 'login' | 'api_key', key: string) => {
       if (!enabled) return
-      if (kind === 'login') await counters.hit(accountKey(key), ACCOUNT_WINDOW_SECONDS)
+      if (kind === 'login') await counters.hit(await accountKey(key), ACCOUNT_WINDOW_SECONDS)
       else await counters.hit(`rl:api-key-fail:${key}`, WINDOW_SECONDS)
     })
 

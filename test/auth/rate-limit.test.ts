@@ -57,6 +57,17 @@ describe('per-account login limit', () => {
     expectTooMany(await login(app, user, user.password, randomIp()))
   })
 
+  it('counts failures against the account whether its username or its email is typed', async () => {
+    const app = await context.buildApp(LIMITS)
+    const user = await registerUser(setup)
+    const attempts = [user.username, user.email, user.username.toUpperCase()]
+    for (const identifier of attempts) {
+      expect((await login(app, { username: identifier }, 'Wrong-password-123', randomIp())).statusCode, identifier).toBe(401)
+    }
+    expectTooMany(await login(app, { username: user.email }, user.password, randomIp()))
+    expectTooMany(await login(app, user, user.password, randomIp()))
+  })
+
   it('leaves other accounts alone', async () => {
     const app = await context.buildApp(LIMITS)
     const locked = await registerUser(setup)

@@ -14,11 +14,21 @@ describe('logging', () => {
   it('writes one line per request with method, path, status, duration and request id', async () => {
     const logs = captureLogs()
     const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
-    await app.inject({ method: 'GET', url: '/api/v1/health/', headers: { 'x-request-id': 'trace-me' } })
+    await app.inject({ method: 'GET', url: '/api/v1/users/me?x=1', headers: { 'x-request-id': 'trace-me' } })
+    await app.inject({ method: 'GET', url: '/api/v1/health/' })
     await app.close()
     const requestLines = logs.lines.filter((line) => line.msg === 'request completed')
     expect(requestLines).toHaveLength(1)
-    expect(requestLines[0]).toMatchObject({ method: 'GET', path: '/api/v1/health/', status: 200, request_id: 'trace-me', duration_ms: expect.any(Number) })
+    expect(requestLines[0]).toMatchObject({ method: 'GET', path: '/api/v1/users/me', status: 401, request_id: 'trace-me', duration_ms: expect.any(Number) })
+  })
+
+  it('logs successful health probes at debug level only', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'debug' }), logger: logs.stream, database: context.database })
+    await app.inject({ method: 'GET', url: '/api/v1/health/' })
+    await app.close()
+    const probe = logs.lines.find((line) => line.msg === 'request completed')
+    expect(probe).toMatchObject({ path: '/api/v1/health/', status: 200, level: 20 })
   })
 
   it('never writes passwords, tokens, codes or credentials headers', async () => {
