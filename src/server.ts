@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/config.js'
+import { createDatabase } from './db/database.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -55,7 +56,13 @@ async function startWorker(config: Config): Promise<void> {
   await app.listen({ host: config.host, port: config.port })
 }
 
-function startPrimary(config: Config): void {
+async function startPrimary(config: Config): Promise<void> {
+  if (config.autoMigrate) {
+    // Migrate once here, so N workers do not race to apply the same migration.
+    const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+    await database.migrate().finally(() => database.close())
+    process.env.AUTO_MIGRATE = 'false'
+  }
   console.log(`starting ${config.workers} workers on ${config.host}:${config.port}`)
   let stopping = false
   for (let index = 0; index < config.workers; index += 1) cluster.fork()
@@ -77,7 +84,10 @@ function startPrimary(config: Config): void {
 
 const config = readConfig()
 if (cluster.isPrimary && config.workers > 1) {
-  startPrimary(config)
+  startPrimary(config).catch((error: unknown) => {
+    console.error('failed to start:', error instanceof Error ? error.message : error)
+    process.exit(1)
+  })
 } else {
   startWorker(config).catch((error: unknown) => {
     console.error('failed to start:', error instanceof Error ? error.message : error)

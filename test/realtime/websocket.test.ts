@@ -245,6 +245,19 @@ describe('websockets', () => {
     expect((await second.closed).code).toBe(4401)
   })
 
+  it('keeps a client id for the user holding it, so nobody else can read its personal messages', async () => {
+    const app = await context.buildApp()
+    const base = await listen(app)
+    const owner = await signUp(app)
+    const thief = await signUp(app)
+    const first = connect(`${base}/ws/alice-phone?token=${owner.token}`)
+    await first.opened
+    await first.next(ofType('connected'))
+    expect(await handshakeStatus(`${base}/ws/alice-phone?token=${thief.token}`)).toBe(409)
+    // The owner may open a second socket with the same id (another tab).
+    expect(await handshakeStatus(`${base}/ws/alice-phone?token=${owner.token}`)).toBe(101)
+  })
+
   it('closes every socket with 1001 when the server shuts down', async () => {
     const app = await context.buildApp()
     const base = await listen(app)

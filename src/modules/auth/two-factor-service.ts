@@ -74,7 +74,14 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
 
   async function matchUserTotp(user: UserRow, code: string, sealed: string | null, tx: Db): Promise<boolean> {
     if (!sealed) return false
-    const step = matchTotp(box.open(sealed), code, now().getTime(), user.totpLastStep)
+    let secret: string
+    try {
+      secret = box.open(sealed)
+    } catch {
+      // Sealed under another SECRET_KEY: the authenticator cannot be checked; recovery codes still work.
+      return false
+    }
+    const step = matchTotp(secret, code, now().getTime(), user.totpLastStep)
     if (step === undefined) return false
     // Conditional write: of two requests racing with one code, only one moves the step forward.
     const rows = await tx

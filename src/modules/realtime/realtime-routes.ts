@@ -54,17 +54,35 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await hub.start()
   app.addHook('onClose', () => hub.stop())
 
+  /**
+   * A client id belongs to the user who first connected with it, for as long as they stay connected:
+   * otherwise anyone could connect as "alice-phone" and read the personal messages meant for it.
+   */
+  const clientIdKey = (clientId: string) => `ws:client:${clientId}`
+  const ownerOf = (user: Principal | null) => (user ? `user:${user.id}` : 'anonymous')
+  const CLIENT_ID_TTL_SECONDS = 24 * 60 * 60
+
   const authenticateHandshake = async (request: FastifyRequest) => {
-    const query = request.query as { token?: string }
+    const query = request.query as { token?: string; client_id?: string }
     const resolved = await app.resolveCredentials(request, query.token)
     if (resolved) {
       request.wsIdentity = resolved
-      return
+    } else {
+      const presented = Boolean(query.token || request.headers.authorization || request.headers['x-api-key'])
+      // Bad credentials are refused even when anonymous clients are allowed: a wrong token is a bug or an attack.
+      if (presented || config.wsRequireAuth) {
+        if (request.headers['x-api-key']) await app.countAuthFailure('api_key', request.ip)
+        throw new Errors.InvalidToken()
+      }
+      request.wsIdentity = { user: null, auth: null }
     }
-    const presented = Boolean(query.token || request.headers.authorization || request.headers['x-api-key'])
-    // Bad credentials are refused even when anonymous clients are allowed: a wrong token is a bug or an attack.
-    if (presented || config.wsRequireAuth) throw new Errors.InvalidToken()
-    request.wsIdentity = { user: null, auth: null }
+    const clientId = (request.params as { client_id?: string }).client_id ?? query.client_id
+    if (clientId) {
+      const owner = await app.cache.get<string>(clientIdKey(clientId)).catch(() => undefined)
+      if (owner !== undefined && owner !== ownerOf(request.wsIdentity.user)) {
+        throw new Errors.Conflict('This client_id is in use by another user; pick another')
+      }
+    }
   }
 
   const identityOf = (clientId: string, user: Principal | null): Identity => ({
@@ -140,8 +158,12 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         sendError(session, 'could not process the message; try again')
       })
     })
+    app.cache.set(clientIdKey(clientId), ownerOf(identity.user), CLIENT_ID_TTL_SECONDS).catch(() => {})
     socket.on('close', () => {
       sessions.delete(socket)
+      if (![...sessions.values()].some((other) => other.connection.identity.client_id === clientId)) {
+        app.cache.delete(clientIdKey(clientId)).catch(() => {})
+      }
       hub.remove(connection).catch((error: unknown) => request.log.warn({ err: error }, 'websocket cleanup failed'))
     })
 
