@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/config.js'
 import type { Database } from './db/database.js'
+import { Errors } from './lib/errors.js'
 import { loggerOptions, type LogDestination } from './lib/logger.js'
 import cachePlugin from './plugins/cache.js'
 import databasePlugin from './plugins/database.js'
@@ -44,6 +45,15 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/
 
 export type App = FastifyInstance
 
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000')
+  if (value === null || typeof value !== 'object' || depth > 32) return false
+  for (const [key, inner] of Object.entries(value)) {
+    if (key.includes('\u0000') || containsNul(inner, depth + 1)) return true
+  }
+  return false
+}
+
 /** Builds the whole application; the server entry and every test use this one factory. */
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config } = options
@@ -61,6 +71,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    // Router-level failures (bad URL encoding, an over-long path segment) never reach the error handler.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ detail: tooLong ? 'A path segment is too long' : 'Malformed URL' })
+    },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()
@@ -78,6 +93,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined)
     return parseJson(request, body as string, done)
+  })
+  // PostgreSQL text cannot hold NUL characters; refuse them up front instead of failing in the driver.
+  app.addHook('preValidation', async (request) => {
+    if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
+      throw new Errors.BadRequest('NUL characters are not allowed in input')
+    }
   })
   app.addHook('onResponse', async (request, reply) => {
     // Successful probes arrive every few seconds from balancers and orchestrators: debug, not info.
