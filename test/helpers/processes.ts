@@ -51,3 +51,38 @@ export async function startRedis(port: number): Promise<{ url: string; stop: () 
       }),
   }
 }
+
+/** PostgreSQL binaries for tests that stop and restart a server of their own (CI sets TEST_PG_BIN). */
+export const PG_BIN = process.env.TEST_PG_BIN || undefined
+
+/**
+ * A throwaway PostgreSQL cluster owned by the `postgres` user (the server refuses to run as root),
+ * so a test can stop and restart it under a running app.
+ */
+export async function startPostgres(bin: string, port: number) {
+  const { mkdtempSync, chmodSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'pg-restart-'))
+  chmodSync(dir, 0o777)
+  const data = join(dir, 'data')
+  const asPostgres = (command: string) => {
+    const result = spawnSync('su', ['postgres', '-s', '/bin/sh', '-c', command], { encoding: 'utf8' })
+    if (result.status !== 0) throw new Error(`${command}: ${result.stderr}`)
+  }
+  asPostgres(`${bin}/initdb -D ${data} -A trust -U postgres >/dev/null`)
+  const start = () => asPostgres(`${bin}/pg_ctl -D ${data} -l ${dir}/log -w -o "-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off" start >/dev/null`)
+  start()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: () => asPostgres(`${bin}/pg_ctl -D ${data} -m fast -w stop >/dev/null`),
+    start,
+    destroy: () => {
+      try {
+        asPostgres(`${bin}/pg_ctl -D ${data} -m immediate -w stop >/dev/null 2>&1 || true`)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  }
+}
