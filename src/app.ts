@@ -18,6 +18,7 @@ import healthRoutes from './modules/health/health-routes.js'
 import realtimeRoutes from './modules/realtime/realtime-routes.js'
 import usersRoutes from './modules/users/users-routes.js'
 import mailPlugin from './plugins/mail.js'
+import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
 import websocketPlugin from './plugins/websocket.js'
@@ -121,6 +122,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(databasePlugin, { config, database: options.database })
   await app.register(cachePlugin, { config })
   await app.register(mailPlugin, { config })
+  await app.register(metricsPlugin)
   await app.register(rateLimitPlugin)
   await app.register(docsPlugin, { config })
   await app.register(servicesPlugin)

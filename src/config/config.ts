@@ -68,6 +68,14 @@ export interface Config {
   readonly bodyLimit: number
   readonly wsRequireAuth: boolean
   readonly wsMessagesPerSecond: number
+  /** Bearer token for /metrics on the main port; without it /metrics is only served in DEBUG. */
+  readonly metricsToken: string | undefined
+  /** Serve /metrics on this port instead of the main one. */
+  readonly metricsPort: number | undefined
+  /** Load shedding: answer 503 when the event loop lags more than this (0 turns it off). */
+  readonly maxEventLoopDelayMs: number
+  /** Load shedding: answer 503 above this heap size (0 turns it off). */
+  readonly maxHeapUsedBytes: number
 }
 
 const packageVersion = (): string => {
@@ -176,6 +184,10 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     bodyLimit: env.int('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
     wsRequireAuth: env.bool('WS_REQUIRE_AUTH', true),
     wsMessagesPerSecond: env.int('WS_MESSAGES_PER_SECOND', 20, { min: 1, max: 10_000 }),
+    metricsToken: env.optionalString('METRICS_TOKEN'),
+    metricsPort: env.optionalString('METRICS_PORT') === undefined ? undefined : env.int('METRICS_PORT', 9464, { min: 1, max: 65535 }),
+    maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 1000, { min: 0, max: 60_000 }),
+    maxHeapUsedBytes: env.int('MAX_HEAP_USED_BYTES', 0, { min: 0, max: 64 * 1024 ** 3 }),
   }
   if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
     throw new ConfigError('SMTP_TLS and SMTP_SSL are exclusive: STARTTLS (587) or implicit TLS (465), not both')

@@ -118,6 +118,7 @@ export default fp(
       const usesApiKey = !request.headers.authorization && typeof request.headers['x-api-key'] === 'string'
       if (usesApiKey && (await app.apiKeyFailuresExceeded(request.ip))) {
         reply.header('retry-after', '60')
+        reply.limiter = 'api_key'
         throw new Errors.TooManyRequests('Too many invalid API keys from this address; try again later')
       }
       const resolved = await resolveCredentials(request)

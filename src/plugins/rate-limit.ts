@@ -46,7 +46,8 @@ function createCounters(shared: Cache, onFallback: (error: unknown) => void) {
   }
 }
 
-function tooMany(reply: FastifyReply, limit: number, ttl: number, message: string): Error {
+function tooMany(reply: FastifyReply, limit: number, ttl: number, message: string, limiter: string): Error {
+  reply.limiter = limiter
   const retryAfter = Math.max(1, ttl)
   reply.header('retry-after', String(retryAfter))
   reply.header('x-ratelimit-limit', String(limit))
@@ -105,7 +106,7 @@ export default fp(
       reply.header('x-ratelimit-limit', String(limit))
       reply.header('x-ratelimit-remaining', String(Math.max(0, limit - count)))
       reply.header('x-ratelimit-reset', String(Math.max(0, ttl)))
-      if (count > limit) throw tooMany(reply, limit, ttl, `Too many ${name} attempts; try again later`)
+      if (count > limit) throw tooMany(reply, limit, ttl, `Too many ${name} attempts; try again later`, name)
     })
 
     // Keyed on the account, not the text typed: its username and its email share one budget.
@@ -119,7 +120,7 @@ export default fp(
       if (typeof identifier !== 'string') return
       const { count, ttl } = await counters.peek(await accountKey(identifier))
       if (count >= config.loginRateLimitPerAccount) {
-        throw tooMany(reply, config.loginRateLimitPerAccount, ttl, 'Too many failed logins for this account; try again later')
+        throw tooMany(reply, config.loginRateLimitPerAccount, ttl, 'Too many failed logins for this account; try again later', 'login_account')
       }
     })
 

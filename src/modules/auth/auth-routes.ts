@@ -62,9 +62,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       try {
-        return await app.authService.login(request.body.username_or_email, request.body.password, client(request))
+        const result = await app.authService.login(request.body.username_or_email, request.body.password, client(request))
+        app.metrics.loginAttempts.inc({ result: 'requires_2fa' in result ? 'challenge' : 'success' })
+        return result
       } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 401) await app.countAuthFailure('login', request.body.username_or_email)
+        const failed = (error as { statusCode?: number }).statusCode === 401
+        app.metrics.loginAttempts.inc({ result: failed ? 'failure' : 'refused' })
+        if (failed) await app.countAuthFailure('login', request.body.username_or_email)
         throw error
       }
     },
@@ -108,7 +112,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail },
       },
     },
-    async (request) => app.twoFactor.verifyLogin(request.body.challenge_token, request.body.code, client(request)),
+    async (request) => {
+      try {
+        return await app.twoFactor.verifyLogin(request.body.challenge_token, request.body.code, client(request))
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 401) app.metrics.twoFactorFailures.inc()
+        throw error
+      }
+    },
   )
 
   app.post(

@@ -42,7 +42,7 @@ export interface HubStats {
  * Rooms, presence and fan-out for the sockets of this instance. With Redis every message crosses to
  * the other instances through pub/sub, so members of one room on different instances see each other.
  */
-export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (connection: Connection) => void }) {
+export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (connection: Connection) => void; onSent?: () => void }) {
   const instanceId = randomUUID()
   const connections = new Set<Connection>()
   const byClientId = new Map<string, Set<Connection>>()
@@ -61,6 +61,7 @@ export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (con
     }
     socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
     messagesOut += 1
+    options.onSent?.()
   }
 
   const deliverToRoom = (room: string, frame: Record<string, unknown>, exceptClientId?: string) => {

@@ -50,6 +50,11 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       app.log.warn({ client_id: connection.identity.client_id }, 'dropping slow websocket consumer')
       connection.socket.terminate()
     },
+    onSent: () => app.metrics.wsMessages.inc({ direction: 'out' }),
+  })
+  app.decorate('realtimeGauges', () => {
+    const stats = hub.stats()
+    return { connections: stats.connections, rooms: stats.rooms.length }
   })
   await hub.start()
   app.addHook('onClose', () => hub.stop())
@@ -143,6 +148,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       session.alive = true
     })
     socket.on('message', (data, isBinary) => {
+      app.metrics.wsMessages.inc({ direction: 'in' })
       const rate = overRate(session)
       if (rate === 'close') return socket.close(CLOSE_POLICY, 'message rate exceeded')
       if (rate === 'warn') return sendError(session, `too many messages: at most ${config.wsMessagesPerSecond} per second`)

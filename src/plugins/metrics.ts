@@ -1,0 +1,148 @@
+import underPressure from '@fastify/under-pressure'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { safeEqual, sha256 } from '../lib/secrets.js'
+
+export interface AppMetrics {
+  registry: Registry
+  loginAttempts: Counter<'result'>
+  twoFactorFailures: Counter
+  rateLimitRejections: Counter<'limiter'>
+  wsMessages: Counter<'direction'>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: AppMetrics
+    /** Live WebSocket figures, provided by the realtime module once it is registered. */
+    realtimeGauges?: () => { connections: number; rooms: number }
+  }
+  interface FastifyReply {
+    /** Which limiter refused the request, for the rejection counter. */
+    limiter?: string
+  }
+}
+
+const NO_PRESSURE_PATHS = ['/api/v1/health/live', '/metrics']
+
+/**
+ * Prometheus metrics and load shedding. /metrics is off the public surface: on METRICS_PORT, or on
+ * the main port behind METRICS_TOKEN (open without a token only in DEBUG, for development).
+ */
+export default fp(
+  async function metricsPlugin(app: FastifyInstance) {
+    const { config } = app
+    const registry = new Registry()
+    registry.setDefaultLabels({ app: config.projectName })
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+
+    const duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route pattern, method and status',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    })
+    const inFlight = new Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled now', registers: [registry] })
+    const metrics: AppMetrics = {
+      registry,
+      loginAttempts: new Counter({ name: 'auth_login_attempts_total', help: 'Logins by result', labelNames: ['result'] as const, registers: [registry] }),
+      twoFactorFailures: new Counter({ name: 'auth_2fa_failures_total', help: 'Wrong 2FA codes', registers: [registry] }),
+      rateLimitRejections: new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by limiter', labelNames: ['limiter'] as const, registers: [registry] }),
+      wsMessages: new Counter({ name: 'ws_messages_total', help: 'WebSocket frames by direction', labelNames: ['direction'] as const, registers: [registry] }),
+    }
+    new Gauge({
+      name: 'ws_connections',
+      help: 'Open WebSocket connections on this instance',
+      registers: [registry],
+      collect() {
+        this.set(app.realtimeGauges?.().connections ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'ws_rooms',
+      help: 'Rooms with members',
+      registers: [registry],
+      collect() {
+        this.set(app.realtimeGauges?.().rooms ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'mail_queue',
+      help: 'Mail counters since start: queued, sent, failed, retried',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const stats = app.mailer.stats()
+        for (const [state, value] of Object.entries(stats)) this.set({ state }, value)
+      },
+    })
+    new Gauge({
+      name: 'cache_up',
+      help: '1 when the cache (Redis or in-process) answers a ping',
+      registers: [registry],
+      async collect() {
+        this.set(await app.cache.ping(500).then(() => 1, () => 0))
+      },
+    })
+    new Gauge({
+      name: 'database_up',
+      help: '1 when the database answers a ping',
+      registers: [registry],
+      async collect() {
+        this.set(await app.database.ping(1000).then(() => 1, () => 0))
+      },
+    })
+    app.decorate('metrics', metrics)
+
+    app.addHook('onRequest', async () => {
+      inFlight.inc()
+    })
+    app.addHook('onResponse', async (request, reply) => {
+      inFlight.dec()
+      const route = request.routeOptions.url ?? 'unmatched'
+      duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+      if (reply.statusCode === 429) metrics.rateLimitRejections.inc({ limiter: reply.limiter ?? 'global' })
+    })
+
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      maxHeapUsedBytes: config.maxHeapUsedBytes,
+      sampleInterval: 100,
+      retryAfter: 10,
+      // Returning a body makes under-pressure send it; returning nothing lets the request through.
+      pressureHandler: ((request: FastifyRequest, reply: FastifyReply) => {
+        // Probes and scrapes go through: killing a busy instance for being busy only makes it worse.
+        if (NO_PRESSURE_PATHS.some((path) => request.url.startsWith(path))) return undefined
+        metrics.rateLimitRejections.inc({ limiter: 'load_shedding' })
+        reply.code(503).header('retry-after', '10')
+        return { detail: 'Server is under heavy load; retry shortly' }
+      }) as unknown as () => void,
+    })
+
+    const tokenHash = config.metricsToken ? sha256(config.metricsToken) : undefined
+    const serve = async (request: FastifyRequest, reply: FastifyReply, requireToken: boolean) => {
+      if (requireToken) {
+        const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]
+        if (!tokenHash || !presented || !safeEqual(sha256(presented), tokenHash)) {
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Metrics need the METRICS_TOKEN bearer token' })
+        }
+      }
+      return reply.type(registry.contentType).send(await registry.metrics())
+    }
+
+    if (config.metricsPort !== undefined) {
+      // A separate listener, for a port the balancer does not expose.
+      const server = Fastify({ logger: false })
+      server.get('/metrics', (request, reply) => serve(request, reply, tokenHash !== undefined))
+      app.addHook('onReady', async () => {
+        await server.listen({ host: config.host, port: config.metricsPort! })
+      })
+      app.addHook('onClose', () => server.close())
+    } else if (tokenHash || config.debug) {
+      app.get('/metrics', { schema: { hide: true } }, (request, reply) => serve(request, reply, tokenHash !== undefined))
+    }
+  },
+  { name: 'metrics', dependencies: ['cache', 'database', 'mail'] },
+)
