@@ -109,7 +109,8 @@ export default fp(
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
       maxHeapUsedBytes: config.maxHeapUsedBytes,
-      sampleInterval: 100,
+      // Long enough that a lone slow tick does not count as pressure, short enough to react within a second.
+      sampleInterval: 500,
       retryAfter: 10,
       // Returning a body makes under-pressure send it; returning nothing lets the request through.
       pressureHandler: ((request: FastifyRequest, reply: FastifyReply) => {

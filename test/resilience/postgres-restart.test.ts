@@ -31,6 +31,7 @@ describe.runIf(PG_BIN)('when PostgreSQL restarts under the app', () => {
 
     postgres.start()
     await waitFor(async () => (await app.inject({ method: 'GET', url: '/api/v1/health/db' })).statusCode === 200, 15_000, 'database recovery')
+    expect((await app.inject({ method: 'GET', url: '/api/v1/health/ready' })).statusCode).toBe(200)
     const after = await app.inject({ method: 'GET', url: `/api/v1/users/get/${user.id}`, headers: authHeader(tokens.access_token) })
     expect(after.statusCode).toBe(200)
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: user.username, password: user.password } })).statusCode).toBe(200)
