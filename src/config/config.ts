@@ -72,7 +72,10 @@ export interface Config {
   readonly metricsToken: string | undefined
   /** Serve /metrics on this port instead of the main one. */
   readonly metricsPort: number | undefined
-  /** Load shedding: answer 503 when the event loop lags more than this (0 turns it off). */
+  /**
+   * Load shedding: answer 503 when the event loop lags more than this. Off (0) by default: a busy
+   * CI box or a slow embedded query would otherwise shed healthy traffic; set it in production.
+   */
   readonly maxEventLoopDelayMs: number
   /** Load shedding: answer 503 above this heap size (0 turns it off). */
   readonly maxHeapUsedBytes: number
@@ -186,7 +189,7 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     wsMessagesPerSecond: env.int('WS_MESSAGES_PER_SECOND', 20, { min: 1, max: 10_000 }),
     metricsToken: env.optionalString('METRICS_TOKEN'),
     metricsPort: env.optionalString('METRICS_PORT') === undefined ? undefined : env.int('METRICS_PORT', 9464, { min: 1, max: 65535 }),
-    maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 1000, { min: 0, max: 60_000 }),
+    maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 0, { min: 0, max: 60_000 }),
     maxHeapUsedBytes: env.int('MAX_HEAP_USED_BYTES', 0, { min: 0, max: 64 * 1024 ** 3 }),
   }
   if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
