@@ -1,4 +1,5 @@
 import cluster from 'node:cluster'
+import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/config.js'
 import { createDatabase } from './db/database.js'
@@ -19,7 +20,11 @@ function readConfig(): Config {
 }
 
 async function startWorker(config: Config): Promise<void> {
-  const app = await buildApp({ config, prettyLogs: config.debug && process.stdout.isTTY })
+  const pretty = config.debug && process.stdout.isTTY
+  // Buffered, asynchronous stdout: one write per few KB of log lines instead of one per request.
+  const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  const app = await buildApp({ config, prettyLogs: pretty, ...(logStream ? { logger: logStream } : {}) })
+  app.addHook('onClose', async () => logStream?.flushSync())
   if (config.secretKeyGenerated) {
     app.log.warn('SECRET_KEY is not set: using a random key for this process only; tokens die on restart (run: npm run setup:secret)')
   }
