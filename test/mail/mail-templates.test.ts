@@ -1,7 +1,25 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { renderTemplate, TEMPLATE_NAMES } from '../../src/mail/mail-templates.js'
 
 const SAMPLE_DATA = { username: 'alice', code: '123456', link: 'https://app.example.com/reset?token=a&b=c', expires_minutes: 15 }
+const TEMPLATE_DIR = join(import.meta.dirname, '../../templates/email')
+
+/** A body fragment as the test expects to see it: its `<!-- key: value -->` lines split off, sample values filled in. */
+function expectedBody(name: string, values: Record<string, string | number>) {
+  let source = readFileSync(join(TEMPLATE_DIR, `${name}.html`), 'utf8')
+  const meta: Record<string, string> = {}
+  for (let line = /^<!-- ([a-z]+): (.*) -->\n/.exec(source); line; line = /^<!-- ([a-z]+): (.*) -->\n/.exec(source)) {
+    meta[line[1] ?? ''] = line[2] ?? ''
+    source = source.slice(line[0].length)
+  }
+  const escape = (value: string) => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+  const fill = (text: string) => text.replace(/\{\{([a-z_]+)\}\}/g, (_match, key: string) => escape(String(values[key])))
+  return { title: meta.title === undefined ? undefined : fill(meta.title), body: fill(source.trimEnd()) }
+}
+
+const count = (haystack: string, needle: string) => haystack.split(needle).length - 1
 
 describe('email templates', () => {
   it.each(TEMPLATE_NAMES)('%s renders a subject, HTML and text branded with the project name', (name) => {
@@ -11,6 +29,34 @@ describe('email templates', () => {
     expect(email.html).toContain('Acme')
     expect(email.text).toContain('Acme')
     for (const part of [email.subject, email.html, email.text]) expect(part).not.toMatch(/\{\{|\}\}/)
+  })
+
+  it.each(TEMPLATE_NAMES)('%s is its own body inside the one shared layout', (name) => {
+    const email = renderTemplate(name, SAMPLE_DATA, { projectName: 'Acme' })
+    const expected = expectedBody(name, { ...SAMPLE_DATA, project_name: 'Acme' })
+
+    expect(count(email.html, '<html')).toBe(1)
+    expect(count(email.html, '</html>')).toBe(1)
+    expect(count(email.html, '<!doctype html>')).toBe(1)
+    expect(email.html.startsWith('<!doctype html>')).toBe(true)
+    // The header is the first single-cell row holding plain text.
+    expect(email.html.match(/<tr><td[^>]*>([^<]*)<\/td><\/tr>/)?.[1]).toBe('Acme')
+    expect(expected.title).toBeTruthy()
+    expect(email.html).toContain(`<title>${expected.title}</title>`)
+    expect(count(email.html, expected.body)).toBe(1)
+    expect(email.html).not.toContain('<!--')
+    for (const other of TEMPLATE_NAMES.filter((n) => n !== name)) {
+      expect(email.html).not.toContain(expectedBody(other, { ...SAMPLE_DATA, project_name: 'Acme' }).body)
+    }
+  })
+
+  it('never treats a value as a layout slot', () => {
+    const email = renderTemplate('two-fa-enabled', { username: '{{{content}}}' }, { projectName: '{{{footer}}}' })
+
+    expect(email.html).toContain('Hi {{{content}}},')
+    expect(email.html).toMatch(/<tr><td[^>]*>\{\{\{footer\}\}\}<\/td><\/tr>/)
+    expect(count(email.html, '<html')).toBe(1)
+    expect(count(email.html, 'Two-factor authentication is now turned on')).toBe(1)
   })
 
   it('escapes every value in the HTML part and keeps it as written in the text part', () => {

@@ -98,6 +98,11 @@ export const UserListQuery = Type.Object({
   is_active: Type.Optional(Type.Boolean()),
 })
 
+/** Rows carry Dates; the cached principal, read back from JSON, already carries ISO strings. */
+function isoDate(value: Date | string): string {
+  return typeof value === 'string' ? value : value.toISOString()
+}
+
 /** Accepts a full row or the cached principal: only public columns are read. */
 export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep'>): UserPublic {
   return {
@@ -117,8 +122,8 @@ export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' |
     two_fa_enabled: user.twoFaEnabled,
     two_fa_method: user.twoFaMethod,
     email_verified: user.emailVerified,
-    last_login_at: user.lastLoginAt ? new Date(user.lastLoginAt).toISOString() : null,
-    created_at: new Date(user.createdAt).toISOString(),
-    updated_at: new Date(user.updatedAt).toISOString(),
+    last_login_at: user.lastLoginAt ? isoDate(user.lastLoginAt) : null,
+    created_at: isoDate(user.createdAt),
+    updated_at: isoDate(user.updatedAt),
   }
 }
