@@ -154,20 +154,26 @@ async function wsFanOut(wsBase, token) {
   return { delivered: latencies.length, expected: WS_MESSAGES * sockets.length, p50: at(0.5), p99: at(0.99) }
 }
 
+/** Spawn to first 200 on health, in embedded mode: a first boot (PGlite creates its cluster) and a restart. */
 async function coldStart() {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-cold-'))
-  const port = await freePort()
-  const started = performance.now()
-  const child = spawn(process.execPath, ['dist/server.js'], {
-    cwd: ROOT,
-    env: { ...appEnv(port, dataDir), DATABASE_URL: '', REDIS_URL: '' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  await waitForOk(`http://127.0.0.1:${port}/api/v1/health/`, 30_000)
-  const ms = Math.round(performance.now() - started)
-  await stop(child)
+  const boot = async () => {
+    const port = await freePort()
+    const started = performance.now()
+    const child = spawn(process.execPath, ['dist/server.js'], {
+      cwd: ROOT,
+      env: { ...appEnv(port, dataDir), DATABASE_URL: '', REDIS_URL: '' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
+    await waitForOk(`http://127.0.0.1:${port}/api/v1/health/`, 30_000)
+    const ms = Math.round(performance.now() - started)
+    await stop(child)
+    return ms
+  }
+  const firstBoot = await boot()
+  const restart = await boot()
   rmSync(dataDir, { recursive: true, force: true })
-  return ms
+  return { firstBoot, restart }
 }
 
 function table(rows) {
@@ -238,7 +244,9 @@ async function main() {
     await Promise.all([stop(app), stop(bare)])
     rmSync(dataDir, { recursive: true, force: true })
   }
-  extra.cold_start_ms = await coldStart()
+  const cold = await coldStart()
+  extra.cold_start_ms = cold.restart
+  extra.first_boot_ms = cold.firstBoot
 
   const bareRps = rows[0].rps
   const byName = (prefix) => rows.find((row) => row.scenario.startsWith(prefix))
@@ -248,7 +256,8 @@ async function main() {
     ['health p99 < 20 ms during 50 logins', byName('GET /api/v1/health/ during').p99 < 20],
     ['WS fan-out p99 < 50 ms', byName('WebSocket').p99 < 50],
     ['idle RSS < 150 MB', extra.rss_idle_mb < 150],
-    ['embedded cold start < 2 s', extra.cold_start_ms < 2000],
+    ['embedded cold start < 2 s (restart with existing data)', extra.cold_start_ms < 2000],
+    ['embedded first boot < 2 s (PGlite creates its cluster)', extra.first_boot_ms < 2000],
   ]
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${mode}`
   const summary = [
@@ -256,7 +265,7 @@ async function main() {
     '',
     table(rows),
     '',
-    `Process RSS: ${extra.rss_idle_mb} MB idle, ${extra.rss_after_mb} MB after the run. Embedded cold start (spawn to first 200): ${extra.cold_start_ms} ms.`,
+    `Process RSS: ${extra.rss_idle_mb} MB idle, ${extra.rss_after_mb} MB after the run. Embedded cold start (spawn to first 200): ${extra.cold_start_ms} ms with existing data, ${extra.first_boot_ms} ms on a first boot.`,
     '',
     ...targets.map(([name, met]) => `- ${met ? 'met' : 'NOT met'}: ${name}`),
   ].join('\n')

@@ -21,8 +21,8 @@ function readConfig(): Config {
 
 async function startWorker(config: Config): Promise<void> {
   const pretty = config.debug && process.stdout.isTTY
-  // Buffered, asynchronous stdout: one write per few KB of log lines instead of one per request.
-  const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  // Asynchronous stdout: under load, lines queued while a write is in flight go out together.
+  const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false })
   const app = await buildApp({ config, prettyLogs: pretty, ...(logStream ? { logger: logStream } : {}) })
   app.addHook('onClose', async () => logStream?.flushSync())
   if (config.secretKeyGenerated) {

@@ -96,11 +96,20 @@ export default fp(
     })
     app.decorate('metrics', metrics)
 
-    app.addHook('onRequest', async () => {
+    // WebSocket upgrades never get an onResponse, so they are not counted as requests in flight.
+    // An aborted request may still see onResponse later: each one is taken off exactly once.
+    const active = new WeakSet<FastifyRequest>()
+    const finish = (request: FastifyRequest) => {
+      if (active.delete(request)) inFlight.dec()
+    }
+    app.addHook('onRequest', async (request) => {
+      if (request.headers.upgrade?.toLowerCase() === 'websocket') return
+      active.add(request)
       inFlight.inc()
     })
+    app.addHook('onRequestAbort', async (request) => finish(request))
     app.addHook('onResponse', async (request, reply) => {
-      inFlight.dec()
+      finish(request)
       const route = request.routeOptions.url ?? 'unmatched'
       duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
       if (reply.statusCode === 429) metrics.rateLimitRejections.inc({ limiter: reply.limiter ?? 'global' })

@@ -42,7 +42,14 @@ export interface HubStats {
  * Rooms, presence and fan-out for the sockets of this instance. With Redis every message crosses to
  * the other instances through pub/sub, so members of one room on different instances see each other.
  */
-export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (connection: Connection) => void; onSent?: () => void }) {
+export interface RealtimeHubOptions {
+  cache: Cache
+  onSlowConsumer?: (connection: Connection) => void
+  onSent?: () => void
+  onPublishError?: (error: unknown) => void
+}
+
+export function createRealtimeHub(options: RealtimeHubOptions) {
   const instanceId = randomUUID()
   const connections = new Set<Connection>()
   const byClientId = new Map<string, Set<Connection>>()
@@ -74,8 +81,7 @@ export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (con
     }
   }
 
-  const onEnvelope = (message: unknown) => {
-    const envelope = message as Envelope
+  const deliver = (envelope: Envelope) => {
     switch (envelope.kind) {
       case 'room':
         deliverToRoom(envelope.room, envelope.frame)
@@ -107,7 +113,20 @@ export function createRealtimeHub(options: { cache: Cache; onSlowConsumer?: (con
     }
   }
 
-  const publish = (envelope: Envelope) => options.cache.publish(CHANNEL, envelope)
+  /** Envelopes from other instances; this instance's own were delivered when sent. */
+  const onEnvelope = (message: unknown) => {
+    const envelope = message as Envelope
+    if (envelope.origin !== instanceId) deliver(envelope)
+  }
+
+  /**
+   * Delivers to this instance's sockets at once, then tells the others. A Redis outage therefore
+   * only cuts traffic between instances; clients on one instance keep talking.
+   */
+  const publish = async (envelope: Envelope) => {
+    deliver(envelope)
+    await options.cache.publish(CHANNEL, envelope).catch((error: unknown) => options.onPublishError?.(error))
+  }
 
   const membersOf = (room: string): Member[] => {
     const seen = new Map<string, Member>()

@@ -51,6 +51,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       connection.socket.terminate()
     },
     onSent: () => app.metrics.wsMessages.inc({ direction: 'out' }),
+    onPublishError: (error) => app.log.warn({ err: { message: error instanceof Error ? error.message : String(error) } }, 'realtime fan-out to other instances failed'),
   })
   app.decorate('realtimeGauges', () => {
     const stats = hub.stats()
