@@ -129,7 +129,8 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
         listeners.delete(handler)
         if (listeners.size === 0) {
           handlers.delete(channel)
-          await connection.unsubscribe(prefix + channel).catch(reportError)
+          // Offline, there is nothing to unsubscribe from, and a queued command would wait for Redis forever.
+          if (connection.status === 'ready') await connection.unsubscribe(prefix + channel).catch(reportError)
         }
       }
     },
@@ -145,7 +146,10 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
       return Math.round((performance.now() - started) * 100) / 100
     },
     async close() {
-      await Promise.allSettled([client.quit(), subscriber?.quit()])
+      // QUIT only a live connection, and not for long: during an outage it would wait for Redis forever.
+      const quit = (connection: Redis | undefined) =>
+        connection?.status === 'ready' ? Promise.race([connection.quit(), new Promise((resolve) => setTimeout(resolve, 1000))]) : undefined
+      await Promise.allSettled([quit(client), quit(subscriber)])
       client.disconnect()
       subscriber?.disconnect()
     },

@@ -390,8 +390,14 @@ function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueu
     },
     async close() {
       // The worker finishes the jobs it holds; anything else stays in Redis for the next start.
-      await worker.close()
-      await queue.close()
+      // While Redis is away BullMQ would wait for it forever, so closing is forced and bounded then.
+      const live = producer.status === 'ready' && consumer.status === 'ready'
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, live ? 10_000 : 1_000)
+      })
+      await Promise.race([Promise.allSettled([worker.close(!live), queue.close()]), deadline])
+      clearTimeout(timer)
       // BullMQ leaves connections it was given open; nothing is pending on them any more.
       producer.disconnect()
       consumer.disconnect()

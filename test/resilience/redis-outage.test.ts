@@ -47,3 +47,47 @@ describe.runIf(hasRedisServer)('when Redis goes away', () => {
     }
   })
 })
+
+describe.runIf(hasRedisServer)('WebSockets when Redis goes away', () => {
+  it('keep delivering room messages between clients of the same instance', async () => {
+    const { default: WebSocket } = await import('ws')
+    const port = await freePort()
+    const redis = await startRedis(port)
+    const app = await context.buildApp({ REDIS_URL: redis.url })
+    try {
+      const password = 'resilient-password-2'
+      await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username: 'wsoutage', email: 'wsoutage@example.com', password } })
+      const token = (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: 'wsoutage', password } })).json().access_token as string
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      const base = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`
+      const open = (clientId: string) =>
+        new Promise<InstanceType<typeof WebSocket>>((resolve, reject) => {
+          const socket = new WebSocket(`${base}/ws/chat/outage?client_id=${clientId}&token=${token}`)
+          socket.on('message', function joined(data) {
+            if (JSON.parse(data.toString()).type === 'room_joined') {
+              socket.off('message', joined)
+              resolve(socket)
+            }
+          })
+          socket.once('error', reject)
+        })
+      const [sender, receiver] = [await open('sender'), await open('receiver')]
+      await redis.stop()
+      const received = new Promise<Record<string, unknown>>((resolve) =>
+        receiver.on('message', (data) => {
+          const frame = JSON.parse(data.toString()) as Record<string, unknown>
+          if (frame.type === 'room_message') resolve(frame)
+        }),
+      )
+      sender.send(JSON.stringify({ content: 'still here' }))
+      expect(await received).toMatchObject({ content: 'still here', sender: { client_id: 'sender' } })
+      sender.terminate()
+      receiver.terminate()
+    } finally {
+      // Bring Redis back before closing: shutting down during an outage waits on its clients.
+      const revived = await startRedis(port)
+      await app.close()
+      await revived.stop()
+    }
+  })
+})
