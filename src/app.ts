@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/config.js'
@@ -77,6 +78,18 @@ export async function buildApp(options: AppOptions): Promise<App> {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ detail: tooLong ? 'A path segment is too long' : 'Malformed URL' })
     },
+    // Slow-loris guard: headers and whole requests must arrive in bounded time, checked every
+    // half second or so (Node's default check runs only every 30 s).
+    serverFactory: (handler) =>
+      createServer(
+        {
+          headersTimeout: config.headersTimeoutMs,
+          requestTimeout: Math.max(config.requestTimeoutMs, config.headersTimeoutMs),
+          keepAliveTimeout: 65_000,
+          connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 2)),
+        },
+        handler,
+      ),
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()

@@ -29,10 +29,6 @@ async function startWorker(config: Config): Promise<void> {
     app.log.warn('SECRET_KEY is not set: using a random key for this process only; tokens die on restart (run: npm run setup:secret)')
   }
 
-  // Slow-loris guard: a client must send its headers, and its whole request, in bounded time.
-  app.server.headersTimeout = 15_000
-  app.server.requestTimeout = 30_000
-  app.server.keepAliveTimeout = 65_000
 
   let closing = false
   const shutdown = (signal: string) => {

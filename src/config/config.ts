@@ -68,6 +68,12 @@ export interface Config {
   readonly bodyLimit: number
   readonly wsRequireAuth: boolean
   readonly wsMessagesPerSecond: number
+  /** Open WebSockets this instance accepts; handshakes beyond it get 503. */
+  readonly wsMaxConnections: number
+  /** Slow-loris guard: a client must send its request headers within this time. */
+  readonly headersTimeoutMs: number
+  /** And its whole request within this time. */
+  readonly requestTimeoutMs: number
   /** Bearer token for /metrics on the main port; without it /metrics is only served in DEBUG. */
   readonly metricsToken: string | undefined
   /** Serve /metrics on this port instead of the main one. */
@@ -187,6 +193,9 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     bodyLimit: env.int('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
     wsRequireAuth: env.bool('WS_REQUIRE_AUTH', true),
     wsMessagesPerSecond: env.int('WS_MESSAGES_PER_SECOND', 20, { min: 1, max: 10_000 }),
+    wsMaxConnections: env.int('WS_MAX_CONNECTIONS', 10_000, { min: 1, max: 1_000_000 }),
+    headersTimeoutMs: env.int('HEADERS_TIMEOUT_MS', 15_000, { min: 100, max: 600_000 }),
+    requestTimeoutMs: env.int('REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     metricsToken: env.optionalString('METRICS_TOKEN'),
     metricsPort: env.optionalString('METRICS_PORT') === undefined ? undefined : env.int('METRICS_PORT', 9464, { min: 1, max: 65535 }),
     maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 0, { min: 0, max: 60_000 }),

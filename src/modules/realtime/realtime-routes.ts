@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { WebSocket } from 'ws'
 import { Errors } from '../../lib/errors.js'
@@ -13,6 +13,7 @@ import { CLIENT_ID_PATTERN, MAX_CONTENT_BYTES, MAX_ROOMS_PER_CONNECTION, Protoco
 /** Close codes: 4401 is "your credentials are no longer valid" (HTTP 401 in the 4000 private range). */
 const CLOSE_UNAUTHORIZED = 4401
 const CLOSE_POLICY = 1008
+const CLOSE_TRY_AGAIN_LATER = 1013
 const HEARTBEAT_MS = 30_000
 const SESSION_CHECK_MS = 2_000
 
@@ -68,7 +69,12 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const ownerOf = (user: Principal | null) => (user ? `user:${user.id}` : 'anonymous')
   const CLIENT_ID_TTL_SECONDS = 24 * 60 * 60
 
-  const authenticateHandshake = async (request: FastifyRequest) => {
+  const authenticateHandshake = async (request: FastifyRequest, reply: FastifyReply) => {
+    // A bound on open sockets keeps a flood of handshakes from exhausting memory and file handles.
+    if (sessions.size >= config.wsMaxConnections) {
+      reply.header('retry-after', '5')
+      throw new Errors.ServiceUnavailable('Too many open connections; retry shortly')
+    }
     const query = request.query as { token?: string; client_id?: string }
     const resolved = await app.resolveCredentials(request, query.token)
     if (resolved) {
@@ -140,6 +146,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   const open = (socket: WebSocket, request: FastifyRequest, clientId: string, chatRoom: string | undefined) => {
+    // Handshakes racing past the check above are caught here, once they are real sockets.
+    if (sessions.size >= config.wsMaxConnections) return socket.close(CLOSE_TRY_AGAIN_LATER, 'too many open connections')
     const identity = request.wsIdentity ?? { user: null, auth: null }
     const connection = hub.add(socket, identityOf(clientId, identity.user))
     const session: SocketSession = { connection, user: identity.user, auth: identity.auth, alive: true, windowStart: Date.now(), windowCount: 0 }
