@@ -49,7 +49,7 @@ export default fp(
       registry,
       loginAttempts: new Counter({ name: 'auth_login_attempts_total', help: 'Logins by result', labelNames: ['result'] as const, registers: [registry] }),
       twoFactorFailures: new Counter({ name: 'auth_2fa_failures_total', help: 'Wrong 2FA codes', registers: [registry] }),
-      rateLimitRejections: new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused with 429, by limiter', labelNames: ['limiter'] as const, registers: [registry] }),
+      rateLimitRejections: new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused by a limiter (429) or by load shedding (503), by limiter', labelNames: ['limiter'] as const, registers: [registry] }),
       wsMessages: new Counter({ name: 'ws_messages_total', help: 'WebSocket frames by direction', labelNames: ['direction'] as const, registers: [registry] }),
     }
     new Gauge({

@@ -138,7 +138,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await app.twoFactor.resend(request.body.challenge_token)
       } catch (error) {
         const retryAfter = (error as { retryAfter?: number }).retryAfter
-        if (retryAfter) reply.header('retry-after', String(retryAfter))
+        if (retryAfter) {
+          reply.header('retry-after', String(retryAfter))
+          reply.limiter = 'resend_2fa_cooldown'
+        }
         throw error
       }
       return { detail: 'A new code has been sent' }

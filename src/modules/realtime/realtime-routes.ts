@@ -70,6 +70,10 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const CLIENT_ID_TTL_SECONDS = 24 * 60 * 60
 
   const authenticateHandshake = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.headers['x-api-key'] && (await app.apiKeyFailuresExceeded(request.ip))) {
+      reply.header('retry-after', '60')
+      throw new Errors.TooManyRequests('Too many invalid API keys from this address; try again later')
+    }
     // A bound on open sockets keeps a flood of handshakes from exhausting memory and file handles.
     if (sessions.size >= config.wsMaxConnections) {
       reply.header('retry-after', '5')
