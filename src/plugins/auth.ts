@@ -76,8 +76,13 @@ export default fp(
         return row ? toPrincipal(row) : undefined
       })
     app.decorate('loadPrincipal', loadPrincipal)
+    const dropCachedUser = (userId: number) =>
+      app.cache.delete(userCacheKey(userId)).catch((error: unknown) => app.log.warn({ err: error }, 'user cache invalidation failed'))
     app.decorate('invalidateUser', async (userId: number) => {
-      await app.cache.delete(userCacheKey(userId)).catch((error: unknown) => app.log.warn({ err: error }, 'user cache invalidation failed'))
+      await dropCachedUser(userId)
+      // A load that read the old row just before the change may write it back after this delete;
+      // a second delete, once any such load has finished, removes that stale copy.
+      setTimeout(() => void dropCachedUser(userId), 1000).unref()
     })
 
     const fromBearer = async (token: string) => {

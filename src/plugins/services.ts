@@ -79,6 +79,7 @@ export default fp(
       config,
       users,
       refreshTokens,
+      oneTimeTokens,
       audit,
       now,
       invalidateUser,

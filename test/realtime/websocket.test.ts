@@ -258,6 +258,18 @@ describe('websockets', () => {
     expect(await handshakeStatus(`${base}/ws/alice-phone?token=${owner.token}`)).toBe(101)
   })
 
+  it('lets a read-only API key listen but not send', async () => {
+    const app = await context.buildApp()
+    const base = await listen(app)
+    const user = await signUp(app)
+    const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: { authorization: `Bearer ${user.token}` }, payload: { name: 'reader' } })
+    const client = connect(`${base}/ws/chat/readers?client_id=reader-1`, { headers: { 'x-api-key': created.json().key } })
+    await client.opened
+    await client.next(ofType('room_joined'))
+    client.send({ content: 'can I talk?' })
+    expect(await client.next(ofType('error'))).toMatchObject({ detail: expect.stringContaining('read-only') })
+  })
+
   it('closes every socket with 1001 when the server shuts down', async () => {
     const app = await context.buildApp()
     const base = await listen(app)

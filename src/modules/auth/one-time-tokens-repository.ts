@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import type { Db } from '../../db/database.js'
 import { oneTimeTokens, type OneTimePurpose } from '../../db/schema.js'
 
@@ -32,13 +32,24 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]
     },
 
-    async countFailure(id: string, tx: Db = db): Promise<number> {
+    /**
+     * Uses up one try before the code is compared, only while fewer than `max` were used: parallel
+     * guesses then cannot get more than `max` comparisons. Undefined when no try is left.
+     */
+    async takeAttempt(id: string, max: number, tx: Db = db): Promise<number | undefined> {
       const rows = await tx
         .update(oneTimeTokens)
         .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
-        .where(eq(oneTimeTokens.id, id))
+        .where(and(eq(oneTimeTokens.id, id), lt(oneTimeTokens.attempts, max)))
         .returning({ attempts: oneTimeTokens.attempts })
-      return rows[0]?.attempts ?? Number.POSITIVE_INFINITY
+      return rows[0]?.attempts
+    },
+
+    /** Drops the links mailed to the user's address: after an email change they point at the old one. */
+    async removeEmailLinks(userId: number, tx: Db = db) {
+      await tx
+        .delete(oneTimeTokens)
+        .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ['verify_email', 'password_reset'])))
     },
 
     async remove(id: string, tx: Db = db) {

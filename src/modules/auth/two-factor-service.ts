@@ -101,14 +101,22 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     return challenge
   }
 
-  /** Counts a wrong code; the fifth kills the challenge so a code cannot be brute-forced. */
-  async function countFailure(challengeId: string, userId: number, ip: string): Promise<never> {
+  /**
+   * Uses up one of the five tries before the code is compared, so parallel guesses cannot get more
+   * than five comparisons between them.
+   */
+  async function takeAttempt(challengeId: string): Promise<number> {
     const rows = await db
       .update(twoFaChallenges)
       .set({ attempts: sql`${twoFaChallenges.attempts} + 1` })
-      .where(eq(twoFaChallenges.id, challengeId))
+      .where(and(eq(twoFaChallenges.id, challengeId), lt(twoFaChallenges.attempts, MAX_CODE_ATTEMPTS)))
       .returning({ attempts: twoFaChallenges.attempts })
-    const attempts = rows[0]?.attempts ?? MAX_CODE_ATTEMPTS
+    if (!rows[0]) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+    return rows[0].attempts
+  }
+
+  /** A wrong code; the fifth kills the challenge so a code cannot be brute-forced. */
+  async function countFailure(challengeId: string, attempts: number, userId: number, ip: string): Promise<never> {
     if (attempts >= MAX_CODE_ATTEMPTS) await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challengeId))
     await audit.record({ action: 'auth.2fa_failed', actorId: userId, targetId: userId, ip, details: { attempts } })
     throw new Errors.Unauthorized(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; log in again' : 'Invalid 2FA code')
@@ -150,6 +158,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     async verifyLogin(challengeToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
       const challenge = await loadChallenge(challengeToken)
       const user = await requireUser(challenge.userId)
+      const attempts = await takeAttempt(challenge.id)
       const trimmed = code.trim()
       const verified = await db.transaction(async (tx) => {
         if (/^\d{6}$/.test(trimmed)) {
@@ -158,7 +167,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
         }
         return useRecoveryCode(user.id, trimmed, tx)
       })
-      if (!verified) return countFailure(challenge.id, user.id, client.ip)
+      if (!verified) return countFailure(challenge.id, attempts, user.id, client.ip)
       // Deleting is the claim: of two requests racing with the right code, only one gets tokens.
       const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
       if (claimed.length === 0) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
@@ -199,9 +208,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       const user = await requireUser(userId)
       if (user.twoFaEnabled && user.twoFaMethod === 'email') throw new Errors.Conflict('Two-factor authentication is already enabled')
       const pending = await oneTimeTokens.findActive(user.id, 'enable_2fa', now())
-      if (!pending || pending.attempts >= MAX_CODE_ATTEMPTS) throw new Errors.BadRequest('No pending code; call enable-2fa without a body first')
+      const attempts = pending ? await oneTimeTokens.takeAttempt(pending.id, MAX_CODE_ATTEMPTS) : undefined
+      if (!pending || attempts === undefined) throw new Errors.BadRequest('No pending code; call enable-2fa without a body first')
       if (!safeEqual(hashCode(`enable:${user.id}`, code.trim()), pending.tokenHash)) {
-        const attempts = await oneTimeTokens.countFailure(pending.id)
         if (attempts >= MAX_CODE_ATTEMPTS) await oneTimeTokens.remove(pending.id)
         throw new Errors.BadRequest(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; request a new one' : 'Invalid code')
       }

@@ -122,9 +122,14 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return session.windowCount > config.wsMessagesPerSecond * 2 ? 'close' : 'warn'
   }
 
+  const WRITES = new Set<ClientFrame['type']>(['room_message', 'personal_message', 'broadcast'])
+
   const handleFrame = async (session: SocketSession, frame: ClientFrame) => {
     const { connection } = session
     const sender = connection.identity
+    if (WRITES.has(frame.type) && session.auth && !session.auth.scopes.includes('write')) {
+      return sendError(session, 'This API key is read-only; it cannot send messages')
+    }
     switch (frame.type) {
       case 'ping':
         hub.send(connection, { type: 'pong' })

@@ -2,7 +2,8 @@ import { Type, type Static } from 'typebox'
 import type { UserRow } from '../../db/schema.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/passwords.js'
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
+// Null first: with type coercion on, a string-first union would turn null into "" instead of clearing.
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([Type.Null(), schema])
 
 export const RoleSchema = Type.Union([Type.Literal('user'), Type.Literal('admin'), Type.Literal('superadmin')], {
   description: 'user < admin < superadmin',

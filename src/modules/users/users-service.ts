@@ -5,6 +5,7 @@ import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem } from '../../lib/passwords.js'
 import type { Principal } from '../../plugins/auth.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
+import type { OneTimeTokensRepository } from '../auth/one-time-tokens-repository.js'
 import type { RefreshTokensRepository } from '../auth/refresh-tokens-repository.js'
 import { canManage, hasPermission } from '../auth/permissions.js'
 import type { UserFilters, UsersRepository } from './users-repository.js'
@@ -55,6 +56,7 @@ export interface UsersServiceDeps {
   config: Config
   users: UsersRepository
   refreshTokens: RefreshTokensRepository
+  oneTimeTokens: OneTimeTokensRepository
   audit: AuditRepository
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
@@ -184,6 +186,8 @@ export function createUsersService(deps: UsersServiceDeps) {
         const updated = await db.transaction(async (tx) => {
           if (deactivating) await assertNotLastSuperadmin(target, tx)
           const row = await users.patch(target.id, changes, tx)
+          // A verification or reset link mailed to the old address must not vouch for the new one.
+          if (changes.email !== undefined) await deps.oneTimeTokens.removeEmailLinks(target.id, tx)
           if (deactivating) {
             await users.revokeAccessTokens(target.id, tx)
             await refreshTokens.revokeAllForUser(target.id, now(), undefined, tx)
