@@ -137,6 +137,15 @@ export function createRealtimeHub(options: RealtimeHubOptions) {
     return [...seen.values()]
   }
 
+  const announce = (connection: Connection, room: string, joined: boolean) =>
+    publish({
+      kind: 'presence',
+      room,
+      joined,
+      member: { client_id: connection.identity.client_id, username: connection.identity.username },
+      origin: instanceId,
+    })
+
   const stamp = (frame: Record<string, unknown>) => ({ ...frame, timestamp: new Date().toISOString(), id: randomUUID() })
 
   return {
@@ -181,13 +190,7 @@ export function createRealtimeHub(options: RealtimeHubOptions) {
       members.add(connection)
       localRooms.set(room, members)
       send(connection, { type: 'room_joined', room, members: membersOf(room) })
-      await publish({
-        kind: 'presence',
-        room,
-        joined: true,
-        member: { client_id: connection.identity.client_id, username: connection.identity.username },
-        origin: instanceId,
-      })
+      await announce(connection, room, true)
     },
 
     async leave(connection: Connection, room: string) {
@@ -195,13 +198,7 @@ export function createRealtimeHub(options: RealtimeHubOptions) {
       const members = localRooms.get(room)
       members?.delete(connection)
       if (members?.size === 0) localRooms.delete(room)
-      await publish({
-        kind: 'presence',
-        room,
-        joined: false,
-        member: { client_id: connection.identity.client_id, username: connection.identity.username },
-        origin: instanceId,
-      })
+      await announce(connection, room, false)
       return true
     },
 
