@@ -16,10 +16,12 @@ const Challenge = Type.Object({
   challenge_token: Type.String(),
   method: Type.Union([Type.Literal('email'), Type.Literal('totp')]),
 })
-const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 512 }) })
+/** Refresh, challenge and emailed tokens: opaque random strings, bounded so junk is refused early. */
+const OpaqueToken = Type.String({ minLength: 1, maxLength: 512 })
+const RefreshBody = Type.Object({ refresh_token: OpaqueToken })
 const Code = Type.String({ minLength: 6, maxLength: 11, description: '6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa' })
 const PasswordBody = Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }) })
-const TokenBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) })
+const TokenBody = Type.Object({ token: OpaqueToken })
 const RecoveryCodes = Type.Array(Type.String(), { description: 'One-time recovery codes: shown once, stored hashed' })
 const TwoFaState = Type.Object({
   two_fa_enabled: Type.Boolean(),
@@ -108,7 +110,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Finish a 2FA login with the code (or a recovery code)',
-        body: Type.Object({ challenge_token: Type.String({ minLength: 1, maxLength: 512 }), code: Code }),
+        body: Type.Object({ challenge_token: OpaqueToken, code: Code }),
         response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail },
       },
     },
@@ -129,7 +131,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Mail a new 2FA code (at most once a minute)',
-        body: Type.Object({ challenge_token: Type.String({ minLength: 1, maxLength: 512 }) }),
+        body: Type.Object({ challenge_token: OpaqueToken }),
         response: { 200: Message, 401: ErrorDetail, 429: ErrorDetail, 422: ErrorDetail },
       },
     },
@@ -275,7 +277,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Set a new password with the mailed token; every session ends',
-        body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), new_password: Password }),
+        body: Type.Object({ token: OpaqueToken, new_password: Password }),
         response: { 200: Message, 400: ErrorDetail, 422: ErrorDetail },
       },
     },

@@ -58,11 +58,7 @@ export const RegisterBody = Type.Object({
 export type RegisterBody = Static<typeof RegisterBody>
 
 export const AdminCreateUserBody = Type.Object({
-  username: Username,
-  email: Email,
-  password: Password,
-  ...profileFields,
-  role: Type.Optional(RoleSchema),
+  ...RegisterBody.properties,
   is_active: Type.Optional(Type.Boolean()),
   email_verified: Type.Optional(Type.Boolean()),
   phone_verified: Type.Optional(Type.Boolean()),
