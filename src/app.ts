@@ -22,6 +22,7 @@ import mailPlugin from './plugins/mail.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
+import webConsolePlugin, { DEFAULT_WEB_ROOT } from './plugins/web-console.js'
 import websocketPlugin from './plugins/websocket.js'
 
 declare module 'fastify' {
@@ -41,6 +42,8 @@ export interface AppOptions {
   /** Reuse an open database instead of opening one from config. */
   database?: Database
   now?: () => Date
+  /** Folder of the built web console; defaults to dist/web. */
+  webRoot?: string
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/
@@ -148,6 +151,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(auditRoutes, { prefix: '/api/v1/audit' })
   await app.register(realtimeRoutes)
   if (config.debug) await app.register(devRoutes, { prefix: '/api/v1/dev' })
+  await app.register(webConsolePlugin, { root: options.webRoot ?? DEFAULT_WEB_ROOT })
 
   return app
 }

@@ -1,0 +1,3 @@
+import { render } from 'preact'
+
+render(<main><h1>carbelsad</h1></main>, document.getElementById('app')!)
