@@ -22,6 +22,7 @@ import mailPlugin from './plugins/mail.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
+import tracingPlugin from './plugins/tracing.js'
 import webConsolePlugin, { DEFAULT_WEB_ROOT } from './plugins/web-console.js'
 import websocketPlugin from './plugins/websocket.js'
 
@@ -133,6 +134,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     )
   })
 
+  if (config.tracing) await app.register(tracingPlugin)
   await app.register(errorHandler, { debug: config.debug })
   await app.register(securityPlugin, { config })
   await app.register(databasePlugin, { config, database: options.database })

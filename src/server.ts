@@ -1,8 +1,8 @@
 import cluster from 'node:cluster'
 import pino from 'pino'
-import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config/config.js'
+import { ConfigError, loadConfig, readEnvironment, type Config } from './config/config.js'
 import { createDatabase } from './db/database.js'
+import { startTracing, stopTracing } from './observability/tracing.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -20,11 +20,17 @@ function readConfig(): Config {
 }
 
 async function startWorker(config: Config): Promise<void> {
+  // Tracing patches http and ioredis as they load, so the app is imported only after it started.
+  if (config.tracing) await startTracing(readEnvironment())
+  const { buildApp } = await import('./app.js')
   const pretty = config.debug && process.stdout.isTTY
   // Asynchronous stdout: under load, lines queued while a write is in flight go out together.
   const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false })
   const app = await buildApp({ config, prettyLogs: pretty, ...(logStream ? { logger: logStream } : {}) })
-  app.addHook('onClose', async () => logStream?.flushSync())
+  app.addHook('onClose', async () => {
+    await stopTracing().catch((error: unknown) => app.log.warn({ err: error }, 'could not flush traces'))
+    logStream?.flushSync()
+  })
   if (config.secretKeyGenerated) {
     app.log.warn('SECRET_KEY is not set: using a random key for this process only; tokens die on restart (run: npm run setup:secret)')
   }

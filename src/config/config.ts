@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import { ConfigError } from './config-error.js'
+import { tracingRequested } from '../observability/tracing.js'
 import { parseEnv, type EnvSource } from './env-parsers.js'
 
 export { ConfigError }
@@ -76,6 +77,8 @@ export interface Config {
   readonly requestTimeoutMs: number
   /** Bearer token for /metrics on the main port; without it /metrics is only served in DEBUG. */
   readonly metricsToken: string | undefined
+  /** OpenTelemetry tracing, on when the standard OTEL_* variables name an exporter or endpoint. */
+  readonly tracing: boolean
   /** Serve /metrics on this port instead of the main one. */
   readonly metricsPort: number | undefined
   /**
@@ -197,6 +200,7 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     headersTimeoutMs: env.int('HEADERS_TIMEOUT_MS', 15_000, { min: 100, max: 600_000 }),
     requestTimeoutMs: env.int('REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     metricsToken: env.optionalString('METRICS_TOKEN'),
+    tracing: tracingRequested(source),
     metricsPort: env.optionalString('METRICS_PORT') === undefined ? undefined : env.int('METRICS_PORT', 9464, { min: 1, max: 65535 }),
     maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 0, { min: 0, max: 60_000 }),
     maxHeapUsedBytes: env.int('MAX_HEAP_USED_BYTES', 0, { min: 0, max: 64 * 1024 ** 3 }),

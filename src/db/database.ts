@@ -8,6 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { tracePglite, tracePostgres } from '../observability/db-tracing.js'
 import * as schema from './schema.js'
 
 export type Schema = typeof schema
@@ -33,6 +34,8 @@ export interface DatabaseOptions {
   dataDir?: string
   poolSize?: number
   timeoutSeconds?: number
+  /** Give every query an OpenTelemetry span (on when tracing is configured). */
+  tracing?: boolean
 }
 
 /** `sslmode` / `ssl` query parameters, as cloud providers write them, mapped to postgres.js options. */
@@ -83,7 +86,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       onnotice: () => {},
       connection: { application_name: 'carbelsad', statement_timeout: timeout * 1000 * 6 },
     })
-    const db = drizzlePostgres(client, { schema }) as unknown as Db
+    const target = new URL(url)
+    const queries = options.tracing
+      ? tracePostgres(client, { system: 'postgresql', database: target.pathname.slice(1) || 'postgres', host: target.hostname, port: Number(target.port || 5432) })
+      : client
+    const db = drizzlePostgres(queries, { schema }) as unknown as Db
     return {
       db,
       kind: 'postgresql',
@@ -96,7 +103,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const dataDir = options.dataDir ?? 'memory://'
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true })
   const client = await PGlite.create(dataDir)
-  const db = drizzlePglite(client, { schema }) as unknown as Db
+  const queries = options.tracing ? tracePglite(client, { system: 'postgresql', database: 'pglite' }) : client
+  const db = drizzlePglite(queries, { schema }) as unknown as Db
   return {
     db,
     kind: 'pglite',

@@ -1,5 +1,6 @@
 import type { FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/config.js'
+import { traceIds } from '../observability/trace-context.js'
 
 export interface LogDestination {
   write(line: string): void
@@ -29,6 +30,8 @@ export function maskUrl(url: string): string {
 export function loggerOptions(config: Config, stream: LogDestination | undefined, pretty = false): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
+    // With tracing on, every line names its trace: a request's log lines and its spans share one id.
+    ...(config.tracing ? { mixin: traceIds } : {}),
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
     serializers: {
       req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: maskUrl(request.url), ip: request.ip }),

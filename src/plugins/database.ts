@@ -26,6 +26,7 @@ export default fp(
         dataDir: config.dataDir,
         poolSize: config.databasePoolSize,
         timeoutSeconds: config.databaseTimeoutSeconds,
+        tracing: config.tracing,
       }))
     if (config.autoMigrate) {
       await opened.migrate()

@@ -1,0 +1,114 @@
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
+import type { PGlite } from '@electric-sql/pglite'
+import type { Sql } from 'postgres'
+
+/**
+ * Client spans for SQL. OpenTelemetry instruments the `pg` driver, not postgres.js or PGlite, so
+ * the two clients are wrapped here: every query Drizzle sends gets a span under the request's span,
+ * named for its operation and carrying the parameterised SQL (parameter values never leave).
+ */
+
+const tracer = trace.getTracer('carbelsad-db')
+
+export interface DbSpanAttributes {
+  system: 'postgresql'
+  database: string
+  host?: string
+  port?: number
+}
+
+function startQuerySpan(query: string, attributes: DbSpanAttributes): Span {
+  const operation = /^\s*(\w+)/.exec(query)?.[1]?.toUpperCase() ?? 'QUERY'
+  return tracer.startSpan(`${operation} ${attributes.database}`, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      'db.system.name': attributes.system,
+      'db.namespace': attributes.database,
+      'db.operation.name': operation,
+      'db.query.text': query.length > 2000 ? `${query.slice(0, 2000)}…` : query,
+      ...(attributes.host ? { 'server.address': attributes.host } : {}),
+      ...(attributes.port ? { 'server.port': attributes.port } : {}),
+    },
+  })
+}
+
+function endSpan(span: Span, error?: unknown): void {
+  if (error !== undefined) {
+    span.recordException(error instanceof Error ? error : String(error))
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined })
+  }
+  span.end()
+}
+
+/**
+ * postgres.js queries are lazy promises: they run when first awaited, and `.values()` may be
+ * chained before that. Hooking `then` ends the span when the query settles without starting it early.
+ */
+function endWhenSettled<T extends PromiseLike<unknown>>(pending: T, span: Span): T {
+  const originalThen = pending.then
+  let observed = false
+  Object.defineProperty(pending, 'then', {
+    configurable: true,
+    writable: true,
+    value(this: T, onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) {
+      if (!observed) {
+        observed = true
+        originalThen.call(this, () => endSpan(span), (error: unknown) => endSpan(span, error))
+      }
+      return originalThen.call(this, onFulfilled, onRejected)
+    },
+  })
+  return pending
+}
+
+type Callback = (...args: unknown[]) => unknown
+
+/** Wraps a postgres.js client (and the transaction clients it hands out) so every query is traced. */
+export function tracePostgres<T extends Sql>(sql: T, attributes: DbSpanAttributes): T {
+  return new Proxy(sql, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      if (property === 'unsafe') {
+        return (query: string, ...rest: unknown[]) =>
+          endWhenSettled((value as Callback).call(target, query, ...rest) as PromiseLike<unknown>, startQuerySpan(query, attributes))
+      }
+      if (property === 'begin' || property === 'savepoint') {
+        return (...args: unknown[]) => {
+          const body = args.pop() as (transaction: Sql) => unknown
+          return (value as Callback).call(target, ...args, (transaction: Sql) => body(tracePostgres(transaction, attributes)))
+        }
+      }
+      return value
+    },
+  })
+}
+
+/** The same for PGlite: `query` and `exec` are plain promises, transactions hand out a wrapped client. */
+export function tracePglite<T extends Pick<PGlite, 'query' | 'exec' | 'transaction'>>(client: T, attributes: DbSpanAttributes): T {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      if (property === 'query' || property === 'exec') {
+        return async (query: string, ...rest: unknown[]) => {
+          const span = startQuerySpan(query, attributes)
+          try {
+            const result = await (value as Callback).call(target, query, ...rest)
+            endSpan(span)
+            return result
+          } catch (error) {
+            endSpan(span, error)
+            throw error
+          }
+        }
+      }
+      if (property === 'transaction') {
+        return (body: (transaction: unknown) => unknown) =>
+          (value as Callback).call(target, (transaction: T) => body(tracePglite(transaction, attributes)))
+      }
+      // PGlite keeps its state in private fields, which only the real instance may touch.
+      return (value as Callback).bind(target)
+    },
+  })
+}
