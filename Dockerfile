@@ -17,10 +17,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-# ---- build: TypeScript -> dist/ --------------------------------------------------------------
+# ---- build: TypeScript -> dist/, web console -> dist/web -------------------------------------
 FROM deps AS build
 COPY tsconfig.json ./
 COPY src ./src
+COPY web ./web
 RUN npm run build
 
 # ---- runtime: production dependencies and compiled code only ---------------------------------

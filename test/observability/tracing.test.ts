@@ -136,6 +136,8 @@ describe('OpenTelemetry tracing of a running server', () => {
     const insert = queries.find((span) => span.attributes['db.operation.name'] === 'INSERT')
     expect(insert?.attributes['db.system.name']).toBe('postgresql')
     expect(String(insert?.attributes['db.query.text'])).toMatch(/^insert into "users"/)
+    // Registration writes the user and its audit entry in one transaction: queries inside it are traced too.
+    expect(queries.some((span) => String(span.attributes['db.query.text']).startsWith('insert into "audit_logs"'))).toBe(true)
     // Parameter values (the password hash, the email) are not part of the span.
     expect(JSON.stringify(queries)).not.toContain('traced@example.com')
 
