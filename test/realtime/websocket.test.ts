@@ -245,6 +245,23 @@ describe('websockets', () => {
     expect((await second.closed).code).toBe(4401)
   })
 
+  it('closes a socket opened with an API key when that key is revoked, and leaves other sockets of the owner open', async () => {
+    const app = await context.buildApp()
+    const base = await listen(app)
+    const user = await signUp(app)
+    const auth = { authorization: `Bearer ${user.token}` }
+    const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: auth, payload: { name: 'socket key' } })
+    expect(created.statusCode).toBe(201)
+    const viaKey = connect(`${base}/ws/key-client`, { headers: { 'x-api-key': created.json().key } })
+    const viaToken = connect(`${base}/ws/token-client?token=${user.token}`)
+    await Promise.all([viaKey.opened, viaToken.opened])
+
+    const revoked = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${created.json().id}`, headers: auth })
+    expect(revoked.statusCode).toBeLessThan(300)
+    expect((await viaKey.closed).code).toBe(4401)
+    expect(viaToken.socket.readyState).toBe(WebSocket.OPEN)
+  })
+
   it('keeps a client id for the user holding it, so nobody else can read its personal messages', async () => {
     const app = await context.buildApp()
     const base = await listen(app)

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { and, desc, eq, isNull } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, isNull, or } from 'drizzle-orm'
 import type { Cache } from '../../cache/cache.js'
 import type { Db } from '../../db/database.js'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.js'
@@ -95,6 +95,16 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
       })
       if (!revoked) throw new Errors.NotFound('API key not found')
       await cache.delete(cacheKey(revoked.prefix))
+    },
+
+    /** Which of these keys are still usable (not revoked, not expired); open WebSockets re-check with it. */
+    async stillValid(keyIds: number[]): Promise<Set<number>> {
+      if (keyIds.length === 0) return new Set()
+      const rows = await db
+        .select({ id: apiKeys.id })
+        .from(apiKeys)
+        .where(and(inArray(apiKeys.id, keyIds), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now()))))
+      return new Set(rows.map((row) => row.id))
     },
 
     /** Checks a presented key; the hash comparison is constant-time so timing reveals nothing. */

@@ -230,13 +230,20 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     void (async () => {
       const nowSeconds = app.now().getTime() / 1000
       const principals = new Map<number, Promise<Principal | undefined>>()
+      const keyIds = [...sessions.values()].flatMap((session) => (session.auth?.apiKeyId === undefined ? [] : [session.auth.apiKeyId]))
+      // When the database is away, keep sockets open rather than closing everyone's on a blip.
+      const validKeys = await app.apiKeys.stillValid([...new Set(keyIds)]).catch(() => new Set(keyIds))
       for (const [socket, session] of sessions) {
         if (!session.user) continue
         const expired = session.auth?.expiresAt !== undefined && session.auth.expiresAt <= nowSeconds
         const userId = session.user.id
         if (!principals.has(userId)) principals.set(userId, app.loadPrincipal(userId).catch(() => session.user ?? undefined))
         const current = await principals.get(userId)!
-        const revoked = !current || !current.isActive || (session.auth?.method === 'jwt' && current.tokenVersion !== session.user.tokenVersion)
+        const revoked =
+          !current ||
+          !current.isActive ||
+          (session.auth?.method === 'jwt' && current.tokenVersion !== session.user.tokenVersion) ||
+          (session.auth?.apiKeyId !== undefined && !validKeys.has(session.auth.apiKeyId))
         if (expired || revoked) socket.close(CLOSE_UNAUTHORIZED, expired ? 'token expired' : 'session ended')
         else session.user = { ...current, tokenVersion: session.user.tokenVersion }
       }
