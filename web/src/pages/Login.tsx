@@ -1,0 +1,32 @@
+import { useState } from 'preact/hooks'
+import { Notice } from '../components/Alert.js'
+import { SignInForm } from '../components/SignInForm.js'
+import { takeFlash } from '../flash.js'
+import { savePendingChallenge } from '../pending-challenge.js'
+import { Link, navigate, safeNext, useLocation } from '../router.js'
+
+export function LoginPage() {
+  const { query } = useLocation()
+  const next = safeNext(query.get('next'))
+  const [flash] = useState(takeFlash)
+
+  return (
+    <section class="card narrow" aria-labelledby="login-title">
+      <h1 id="login-title">Sign in</h1>
+      <Notice>{flash}</Notice>
+      <SignInForm
+        onSignedIn={() => navigate(next, { replace: true })}
+        onChallenge={(challenge) => {
+          savePendingChallenge({ ...challenge, next })
+          navigate('/two-factor')
+        }}
+      />
+      <p>
+        <Link href="/forgot-password">Forgot your password?</Link>
+      </p>
+      <p>
+        New here? <Link href="/register">Create an account</Link>
+      </p>
+    </section>
+  )
+}
