@@ -1,4 +1,5 @@
 import type { FastifyServerOptions } from 'fastify'
+import { stdSerializers } from 'pino'
 import type { Config } from '../config/config.js'
 import { traceIds } from '../observability/trace-context.js'
 
@@ -27,6 +28,27 @@ export function maskUrl(url: string): string {
   return url.replace(SECRET_QUERY, '$1[REDACTED]')
 }
 
+/**
+ * Database errors quote the values they were given. Drizzle's read "Failed query: <sql>\nparams:
+ * <values>", and the driver error it wraps ("caused by: invalid input syntax for type uuid: "<value>"")
+ * quotes the offending value: emails, password hashes, token hashes. The SQL stays (it is what one
+ * debugs with, and it only holds $1 placeholders); the values go.
+ */
+export function redactErrorText(text: string): string {
+  const causeAt = text.indexOf('\ncaused by: ')
+  const own = causeAt === -1 ? text : text.slice(0, causeAt)
+  const cause = causeAt === -1 ? '' : text.slice(causeAt).replace(/^\ncaused by: [^\n]*/, (line) => line.replace(/"[^"\n]*"/g, '"[REDACTED]"'))
+  return own.replace(/\nparams: [\s\S]*?(?=\n\s+at |$)/, '\nparams: [REDACTED]') + cause
+}
+
+function serializeError(error: Error) {
+  // Drizzle also attaches the values as `params`: dropped along with the text above.
+  const { params: _params, ...serialized } = stdSerializers.err(error)
+  // Anything thrown may land here, not only Errors: only strings are rewritten.
+  const clean = (value: unknown) => (typeof value === 'string' ? redactErrorText(value) : value) as string
+  return { ...serialized, message: clean(serialized.message), stack: clean(serialized.stack) }
+}
+
 export function loggerOptions(config: Config, stream: LogDestination | undefined, pretty = false): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
@@ -34,6 +56,7 @@ export function loggerOptions(config: Config, stream: LogDestination | undefined
     ...(config.tracing ? { mixin: traceIds } : {}),
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
     serializers: {
+      err: serializeError,
       req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: maskUrl(request.url), ip: request.ip }),
     },
     ...(stream ? { stream } : {}),

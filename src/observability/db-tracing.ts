@@ -1,11 +1,11 @@
-import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 
 /**
  * Client spans for SQL. OpenTelemetry instruments the `pg` driver, not postgres.js or PGlite, so
- * the two clients are wrapped here: every query Drizzle sends gets a span under the request's span,
- * named for its operation and carrying the parameterised SQL (parameter values never leave).
+ * the two clients are wrapped here: every query Drizzle sends for a traced request gets a span under
+ * the request's span, named for its operation and carrying the parameterised SQL (values never leave).
  */
 
 const tracer = trace.getTracer('carbelsad-db')
@@ -17,7 +17,12 @@ export interface DbSpanAttributes {
   port?: number
 }
 
-function startQuerySpan(query: string, attributes: DbSpanAttributes): Span {
+/**
+ * Only queries made on behalf of a traced request get a span: background work (the WebSocket
+ * session check every 2 s, mail jobs) would otherwise start a fresh root trace per query.
+ */
+function startQuerySpan(query: string, attributes: DbSpanAttributes): Span | undefined {
+  if (!trace.getSpan(context.active())) return undefined
   const operation = /^\s*(\w+)/.exec(query)?.[1]?.toUpperCase() ?? 'QUERY'
   return tracer.startSpan(`${operation} ${attributes.database}`, {
     kind: SpanKind.CLIENT,
@@ -32,10 +37,17 @@ function startQuerySpan(query: string, attributes: DbSpanAttributes): Span {
   })
 }
 
-function endSpan(span: Span, error?: unknown): void {
+/**
+ * A failed query is marked with its SQLSTATE only. PostgreSQL's messages quote the offending value
+ * (`invalid input syntax for type uuid: "…"`), and values must not leave the process.
+ */
+function endSpan(span: Span | undefined, error?: unknown): void {
+  if (!span) return
   if (error !== undefined) {
-    span.recordException(error instanceof Error ? error : String(error))
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined })
+    const code = (error as { code?: unknown }).code
+    span.setAttribute('error.type', typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown')
+    if (typeof code === 'string') span.setAttribute('db.response.status_code', code)
+    span.setStatus({ code: SpanStatusCode.ERROR })
   }
   span.end()
 }
@@ -44,7 +56,8 @@ function endSpan(span: Span, error?: unknown): void {
  * postgres.js queries are lazy promises: they run when first awaited, and `.values()` may be
  * chained before that. Hooking `then` ends the span when the query settles without starting it early.
  */
-function endWhenSettled<T extends PromiseLike<unknown>>(pending: T, span: Span): T {
+function endWhenSettled<T extends PromiseLike<unknown>>(pending: T, span: Span | undefined): T {
+  if (!span) return pending
   const originalThen = pending.then
   let observed = false
   Object.defineProperty(pending, 'then', {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { redactErrorText } from '../lib/logger.js'
 
 interface ValidationIssue {
   keyword: string
@@ -111,7 +112,7 @@ export default fp(
       if (status === 503) return reply.code(503).send({ detail: error.message })
       request.log.error({ err: error }, 'unhandled error')
       const body: Record<string, unknown> = { detail: 'Internal Server Error', request_id: request.id }
-      if (options.debug) body.error = { message: error.message, stack: error.stack }
+      if (options.debug) body.error = { message: redactErrorText(error.message), stack: error.stack && redactErrorText(error.stack) }
       return reply.code(500).send(body)
     })
 

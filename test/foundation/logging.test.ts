@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { maskUrl } from '../../src/lib/logger.js'
@@ -47,6 +48,21 @@ describe('logging', () => {
     expect(logs.lines.length).toBeGreaterThan(4)
     for (const secret of [password, accessToken, refreshToken, '123456', 'cbs_secretkey']) expect(text).not.toContain(secret)
     expect(text).toContain('[REDACTED]')
+  })
+
+  it('keeps SQL parameter values of a failed query out of the log and the debug error body', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
+    const secret = 'tok_SECRET_VALUE_in_a_param'
+    // A real driver failure: the value cannot be cast, so Drizzle throws "Failed query: …\nparams: …".
+    app.get('/boom', async () => app.db.execute(sql`select ${secret}::uuid`))
+    const response = await app.inject({ method: 'GET', url: '/boom' })
+    await app.close()
+    expect(response.statusCode).toBe(500)
+    expect(response.body).not.toContain(secret)
+    const failure = logs.lines.find((line) => line.msg === 'unhandled error')
+    expect(JSON.stringify(failure?.err)).toContain('Failed query: select $1::uuid')
+    expect(JSON.stringify(logs.lines)).not.toContain(secret)
   })
 
   it('masks secrets in query strings', () => {

@@ -153,10 +153,11 @@ describe('OpenTelemetry tracing of a running server', () => {
     expect(line?.trace_id).toBe(traceId)
   })
 
-  it('redacts WebSocket credentials from span URLs and leaves health probes untraced', async () => {
+  it('redacts credentials in query strings (as WebSocket URLs carry them) and leaves health probes untraced', async () => {
     const traceId = '0af7651916cd43dd8448eb211c80319c'
     const traceparent = `00-${traceId}-b7ad6b7169203331-01`
     await fetch(`${base}/api/v1/health/live`, { headers: { traceparent: `00-${'1'.repeat(32)}-b7ad6b7169203331-01` } })
+    // A plain GET to a socket URL: the query string is the same one a browser's handshake would send.
     const refused = await fetch(`${base}/ws/chat/lobby?token=secret-token-value`, { headers: { traceparent } })
     expect(refused.status).toBeGreaterThanOrEqual(400)
 

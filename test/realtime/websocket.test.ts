@@ -259,7 +259,25 @@ describe('websockets', () => {
     const revoked = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${created.json().id}`, headers: auth })
     expect(revoked.statusCode).toBeLessThan(300)
     expect((await viaKey.closed).code).toBe(4401)
+    // One more session check later, the owner's token socket is still open.
+    await new Promise((resolve) => setTimeout(resolve, 2500))
     expect(viaToken.socket.readyState).toBe(WebSocket.OPEN)
+  })
+
+  it('closes a socket opened with an API key once that key expires', async () => {
+    let offsetMs = 0
+    const app = await context.buildApp({}, { now: () => new Date(Date.now() + offsetMs) })
+    const base = await listen(app)
+    const user = await signUp(app)
+    const expiresAt = new Date(Date.now() + 10 * 60_000).toISOString()
+    const created = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: { authorization: `Bearer ${user.token}` }, payload: { name: 'short-lived', expires_at: expiresAt } })
+    expect(created.statusCode).toBe(201)
+    const viaKey = connect(`${base}/ws/expiring-key`, { headers: { 'x-api-key': created.json().key } })
+    await viaKey.opened
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    expect(viaKey.socket.readyState).toBe(WebSocket.OPEN)
+    offsetMs = 11 * 60_000
+    expect((await viaKey.closed).code).toBe(4401)
   })
 
   it('keeps a client id for the user holding it, so nobody else can read its personal messages', async () => {

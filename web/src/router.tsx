@@ -1,26 +1,6 @@
 import type { ComponentChildren, PartialAnchorHTMLAttributes, TargetedMouseEvent } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-
-/**
- * History-API routing over a fixed list of paths. The server serves the page at exactly these
- * paths (src/plugins/web-console.ts), so a reload or a mailed link lands back here; any other path
- * is a JSON 404 from the server, which is why links outside this list are a type error.
- */
-export const ROUTES = [
-  '/',
-  '/login',
-  '/register',
-  '/two-factor',
-  '/forgot-password',
-  '/reset-password',
-  '/verify-email',
-  '/profile',
-  '/security',
-  '/admin/users',
-  '/admin/audit',
-  '/live',
-  '/status',
-] as const
+import { ROUTES } from './routes.js'
 
 export type RoutePath = (typeof ROUTES)[number]
 

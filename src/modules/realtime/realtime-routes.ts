@@ -230,10 +230,12 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     void (async () => {
       const nowSeconds = app.now().getTime() / 1000
       const principals = new Map<number, Promise<Principal | undefined>>()
-      const keyIds = [...sessions.values()].flatMap((session) => (session.auth?.apiKeyId === undefined ? [] : [session.auth.apiKeyId]))
+      // Sockets that open while this check awaits the database are checked next time, not now.
+      const checking = [...sessions]
+      const keyIds = checking.flatMap(([, session]) => (session.auth?.apiKeyId === undefined ? [] : [session.auth.apiKeyId]))
       // When the database is away, keep sockets open rather than closing everyone's on a blip.
       const validKeys = await app.apiKeys.stillValid([...new Set(keyIds)]).catch(() => new Set(keyIds))
-      for (const [socket, session] of sessions) {
+      for (const [socket, session] of checking) {
         if (!session.user) continue
         const expired = session.auth?.expiresAt !== undefined && session.auth.expiresAt <= nowSeconds
         const userId = session.user.id
