@@ -11,6 +11,17 @@ describeWithBrowser('console: accounts and two-factor sign-in', () => {
 
   const mailIds = async (email: string) => (await mailsTo(harness.app, email)).map((mail) => mail.id)
 
+  /** A fresh user, signed in through the form, on the Security page; page errors are collected. */
+  async function openSecurityPageAsNewUser() {
+    const page = await harness.newPage()
+    const errors = collectPageErrors(page)
+    const user = await createUser(harness.app)
+    await signIn(page, user.username, user.password)
+    await page.waitForURL('**/profile')
+    await page.goto('/security')
+    return { page, errors, user }
+  }
+
   it('registers, signs in, turns on email 2FA, signs in with the emailed code, edits the profile and keeps it after a reload', async () => {
     const page = await harness.newPage()
     const errors = collectPageErrors(page)
@@ -164,12 +175,7 @@ describeWithBrowser('console: accounts and two-factor sign-in', () => {
   }, 60_000)
 
   it('turns on authenticator-app 2FA from a locally drawn QR code, then signs in with a recovery code', async () => {
-    const page = await harness.newPage()
-    const errors = collectPageErrors(page)
-    const user = await createUser(harness.app)
-    await signIn(page, user.username, user.password)
-    await page.waitForURL('**/profile')
-    await page.goto('/security')
+    const { page, errors, user } = await openSecurityPageAsNewUser()
 
     await page.getByRole('button', { name: 'Turn on with an authenticator app' }).click()
     const qr = page.getByRole('img', { name: 'QR code to scan with your authenticator app' })
@@ -234,12 +240,7 @@ describeWithBrowser('console: accounts and two-factor sign-in', () => {
   }, 60_000)
 
   it('creates, lists and revokes an API key, changes the password and signs out everywhere', async () => {
-    const page = await harness.newPage()
-    const errors = collectPageErrors(page)
-    const user = await createUser(harness.app)
-    await signIn(page, user.username, user.password)
-    await page.waitForURL('**/profile')
-    await page.goto('/security')
+    const { page, errors, user } = await openSecurityPageAsNewUser()
 
     await page.getByLabel('Name').fill('nightly export')
     await page.getByLabel('Access').selectOption('write')
