@@ -6,9 +6,12 @@ import { startTracing, stopTracing } from './observability/tracing.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
+/** Process environment plus .env, read once: config and the tracing SDK both take their values from it. */
+const environment = readEnvironment()
+
 function readConfig(): Config {
   try {
-    return loadConfig()
+    return loadConfig(environment)
   } catch (error) {
     if (error instanceof ConfigError) {
       // One clear line naming the variable, no stack: this is an operator's typo, not a bug.
@@ -21,7 +24,7 @@ function readConfig(): Config {
 
 async function startWorker(config: Config): Promise<void> {
   // Tracing patches http and ioredis as they load, so the app is imported only after it started.
-  if (config.tracing) await startTracing(readEnvironment())
+  if (config.tracing) await startTracing(environment)
   const { buildApp } = await import('./app.js')
   const pretty = config.debug && process.stdout.isTTY
   // Asynchronous stdout: under load, lines queued while a write is in flight go out together.
