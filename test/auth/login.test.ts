@@ -119,7 +119,7 @@ describe('registration', () => {
 
   it('accepts passwords of 8 to 128 characters and refuses shorter or longer ones with 422', async () => {
     expect((await register({ ...newIdentity(), password: 'Abcdef1!' })).statusCode).toBe(201)
-    expect((await register({ ...newIdentity(), password: 'Ab1!'.repeat(32) })).statusCode).toBe(201)
+    expect((await register({ ...newIdentity(), password: `${'Ab1!'.repeat(31)}Zy9?` })).statusCode).toBe(201)
     expect((await register({ ...newIdentity(), password: 'Abcde1!' })).statusCode).toBe(422)
     expect((await register({ ...newIdentity(), password: `${'Ab1!'.repeat(32)}x` })).statusCode).toBe(422)
   })
