@@ -8,15 +8,23 @@ import { parseEnv, type EnvSource } from './env-parsers.js'
 
 export { ConfigError }
 
-/** Secrets that appear in docs and examples; a server that uses one is as good as unkeyed. */
+/**
+ * Secrets that appear in docs and examples; a server that uses one is as good as unkeyed, since anyone
+ * can sign tokens with it. Compared trimmed and lower-cased.
+ */
 const EXAMPLE_SECRETS = new Set([
+  // .env.example and the README's list of refused values.
+  'replace-with-output-of-npm-run-setup-secret',
   '<generated-from-setup-script>',
   'change-me',
   'changeme',
   'secret',
   'your-secret-key',
   'your-secret-key-here',
-  'replace-with-output-of-npm-run-setup-secret',
+  // The Python template this one rebuilds (full-stack-fastapi-template's .env), for people moving over.
+  'changethis',
+  // FastAPI's OAuth2/JWT tutorial: long enough to pass the length rule, and copied into many projects.
+  '09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7',
 ])
 const MIN_SECRET_LENGTH = 32
 
@@ -131,13 +139,13 @@ function resolveSecret(raw: string | undefined, debug: boolean): { key: string; 
     if (!debug) throw new ConfigError('SECRET_KEY is required when DEBUG=False (run: npm run setup:secret)')
     return { key: randomBytes(48).toString('base64url'), generated: true }
   }
-  if (!debug) {
-    if (EXAMPLE_SECRETS.has(raw.trim().toLowerCase())) {
-      throw new ConfigError('SECRET_KEY is an example value; generate a real one with: npm run setup:secret')
-    }
-    if (raw.length < MIN_SECRET_LENGTH) {
-      throw new ConfigError(`SECRET_KEY must be at least ${MIN_SECRET_LENGTH} characters when DEBUG=False`)
-    }
+  // Checked in DEBUG too: `cp .env.example .env && npm start` must not sign tokens with a published key,
+  // and a development server is often reachable from the network. Leaving SECRET_KEY empty still works there.
+  if (EXAMPLE_SECRETS.has(raw.trim().toLowerCase())) {
+    throw new ConfigError('SECRET_KEY is an example value anyone can sign tokens with; generate a real one with: npm run setup:secret')
+  }
+  if (raw.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(`SECRET_KEY must be at least ${MIN_SECRET_LENGTH} characters; generate one with: npm run setup:secret`)
   }
   return { key: raw, generated: false }
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, normalizeDatabaseUrl } from '../../src/config/config.js'
 import { sslFromUrl } from '../../src/db/database.js'
@@ -20,6 +22,36 @@ describe('configuration', () => {
     expect(() => loadConfig({ DEBUG: 'False', SECRET_KEY: 'short' })).toThrow(/at least 32/)
     expect(() => loadConfig({ DEBUG: 'False', SECRET_KEY: 'replace-with-output-of-npm-run-setup-secret' })).toThrow(/example value/)
     expect(loadConfig({ DEBUG: 'False', SECRET_KEY: STRONG }).secretKeyGenerated).toBe(false)
+  })
+
+  it('refuses the SECRET_KEY of .env.example in DEBUG too, so `cp .env.example .env && npm start` cannot run on a published key', () => {
+    const example = /^SECRET_KEY=(.*)$/m.exec(readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8'))?.[1]
+    expect(example).toBeDefined()
+    for (const debug of ['True', 'False']) {
+      expect(() => loadConfig({ DEBUG: debug, SECRET_KEY: example }), debug).toThrow(ConfigError)
+      expect(() => loadConfig({ DEBUG: debug, SECRET_KEY: example }), debug).toThrow(/^SECRET_KEY is an example value.*npm run setup:secret/)
+    }
+  })
+
+  it('refuses every example SECRET_KEY quoted in the README and keys under 32 characters in DEBUG, naming the fix', () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8')
+    const quoted = /must not be a known example value \(([^)]*)\)/.exec(readme)?.[1]
+    const examples = [...(quoted ?? '').matchAll(/`([^`]+)`/g)].map((match) => match[1]!)
+    expect(examples.length).toBeGreaterThanOrEqual(4)
+    for (const example of [...examples, 'Change-Me', '  secret  ', '09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7']) {
+      expect(() => loadConfig({ DEBUG: 'True', SECRET_KEY: example }), example).toThrow(/^SECRET_KEY is an example value.*npm run setup:secret/)
+    }
+    expect(() => loadConfig({ DEBUG: 'True', SECRET_KEY: 'x'.repeat(31) })).toThrow(/^SECRET_KEY must be at least 32 characters.*npm run setup:secret/)
+    expect(loadConfig({ DEBUG: 'True', SECRET_KEY: STRONG })).toMatchObject({ secretKey: STRONG, secretKeyGenerated: false })
+  })
+
+  it('still generates a per-process key in DEBUG when SECRET_KEY is missing or empty', () => {
+    for (const source of [{ DEBUG: 'True' }, { DEBUG: 'True', SECRET_KEY: '' }, { DEBUG: 'True', SECRET_KEY: '   ' }]) {
+      const config = loadConfig(source)
+      expect(config.secretKeyGenerated).toBe(true)
+      expect(config.secretKey.length).toBeGreaterThanOrEqual(32)
+    }
+    expect(loadConfig({}).secretKey).not.toBe(loadConfig({}).secretKey)
   })
 
   it('names the variable when a value is wrong', () => {
