@@ -79,6 +79,8 @@ export interface Config {
   readonly wsMessagesPerSecond: number
   /** Open WebSockets this instance accepts; handshakes beyond it get 503. */
   readonly wsMaxConnections: number
+  /** How often open WebSockets have their user and credentials checked again (logout-all, deactivation, expiry). */
+  readonly wsSessionCheckIntervalMs: number
   /** Slow-loris guard: a client must send its request headers within this time. */
   readonly headersTimeoutMs: number
   /** And its whole request within this time. */
@@ -205,6 +207,7 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     wsRequireAuth: env.bool('WS_REQUIRE_AUTH', true),
     wsMessagesPerSecond: env.int('WS_MESSAGES_PER_SECOND', 20, { min: 1, max: 10_000 }),
     wsMaxConnections: env.int('WS_MAX_CONNECTIONS', 10_000, { min: 1, max: 1_000_000 }),
+    wsSessionCheckIntervalMs: env.int('WS_SESSION_CHECK_INTERVAL_MS', 2000, { min: 10, max: 3_600_000 }),
     headersTimeoutMs: env.int('HEADERS_TIMEOUT_MS', 15_000, { min: 100, max: 600_000 }),
     requestTimeoutMs: env.int('REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     metricsToken: env.optionalString('METRICS_TOKEN'),
