@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
+import AjvCompiler from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/config.js'
 import type { Database } from './db/database.js'
 import { Errors } from './lib/errors.js'
@@ -60,6 +61,26 @@ function containsNul(value: unknown, depth = 0): boolean {
   return false
 }
 
+type ValidatorFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']
+
+/**
+ * Two Ajv set-ups, picked by the part of the request. Query strings, path params and headers are text,
+ * so `?limit=20` and `/get/5` must become numbers and a single `?tag=a` a list. A JSON body carries its
+ * own types: `["bob"]` or `5` for a string field is the client's mistake (422, as FastAPI answers), and
+ * coercing it would let a crafted body reach code that expects a string.
+ */
+function validatorsByPart(): ValidatorFactory {
+  const pool = AjvCompiler()
+  const shared = { removeAdditional: true, useDefaults: true, allErrors: true } as const
+  return ((externalSchemas: Parameters<typeof pool>[0], options: Parameters<typeof pool>[1]) => {
+    const build = (coerceTypes: 'array' | false) =>
+      pool(externalSchemas, { ...options, mode: undefined, customOptions: { ...shared, coerceTypes } }) as unknown as FastifySchemaCompiler<unknown>
+    const text = build('array')
+    const json = build(false)
+    return (route: Parameters<FastifySchemaCompiler<unknown>>[0]) => (route.httpPart === 'body' ? json : text)(route)
+  }) as unknown as ValidatorFactory
+}
+
 /** Builds the whole application; the server entry and every test use this one factory. */
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config } = options
@@ -94,7 +115,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         },
         handler,
       ),
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    schemaController: { compilersFactory: { buildValidator: validatorsByPart() } },
   }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -143,6 +164,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(metricsPlugin)
   await app.register(rateLimitPlugin)
   await app.register(docsPlugin, { config })
+  // Static console files are public by nature and @fastify/static cannot carry a route declaration,
+  // so the console is served from the infrastructure tier, before the auth plugin's onRoute check.
+  await app.register(webConsolePlugin, { root: options.webRoot ?? DEFAULT_WEB_ROOT })
+  // From here on, every route must declare its access (config.access): see src/plugins/auth.ts.
   await app.register(servicesPlugin)
   await app.register(websocketPlugin)
 
@@ -153,7 +178,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(auditRoutes, { prefix: '/api/v1/audit' })
   await app.register(realtimeRoutes)
   if (config.debug) await app.register(devRoutes, { prefix: '/api/v1/dev' })
-  await app.register(webConsolePlugin, { root: options.webRoot ?? DEFAULT_WEB_ROOT })
 
   return app
 }

@@ -10,6 +10,8 @@ export interface Cache {
   deleteByPrefix(prefix: string): Promise<number>
   /** Adds one and returns the new count; the TTL is set when the key is created, so a window is fixed. */
   increment(key: string, ttlSeconds: number): Promise<number>
+  /** Takes one back from a live counter, keeping its expiry; a missing key stays missing. */
+  decrement(key: string): Promise<void>
   /** Seconds left on a key, or -1 without expiry, -2 when missing. */
   ttl(key: string): Promise<number>
   /**

@@ -59,6 +59,10 @@ export function createMemoryCache(options: { maxEntries?: number } = {}): Cache 
       entries.set(key, { value: String(next), expiresAt: entry?.expiresAt ?? Date.now() + ttlSeconds * 1000 })
       return next
     },
+    async decrement(key) {
+      const entry = live(key)
+      if (entry) entries.set(key, { value: String(Number(JSON.parse(entry.value)) - 1), expiresAt: entry.expiresAt })
+    },
     async ttl(key) {
       const entry = live(key)
       if (!entry) return -2

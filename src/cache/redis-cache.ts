@@ -7,6 +7,11 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count`
 
+// DECR on an expired key would create a counter without expiry: only touch a key that still exists.
+const DECREMENT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0`
+
 export interface RedisCacheOptions {
   url: string
   /** Prepended to every key and channel, so several apps (or test files) can share one Redis. */
@@ -93,6 +98,9 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     },
     async increment(key, ttlSeconds) {
       return Number(await client.eval(INCREMENT_SCRIPT, 1, prefix + key, ttlSeconds))
+    },
+    async decrement(key) {
+      await client.eval(DECREMENT_SCRIPT, 1, prefix + key)
     },
     async ttl(key) {
       return client.ttl(prefix + key)

@@ -57,7 +57,16 @@ export interface Config {
   readonly rateLimitEnabled: boolean
   readonly rateLimitPerMinute: number
   readonly authRateLimitPerMinute: number
+  /** Failed password checks for one account within 15 minutes, from all addresses together. */
   readonly loginRateLimitPerAccount: number
+  /** Failed password checks for one account within 15 minutes, from one address. */
+  readonly loginRateLimitPerAccountAddress: number
+  /** Wrong 2FA codes (email, authenticator, recovery) for one account within 15 minutes, across challenges. */
+  readonly twoFaFailuresPerAccount: number
+  /** Verification, 2FA-setup, test and reset mails to one recipient address within 10 minutes. */
+  readonly mailRateLimitPerRecipient: number
+  /** How long a sign-in or re-authentication counts as a fresh proof for sensitive actions. */
+  readonly reauthMaxAgeSeconds: number
   readonly rateLimitExempt: readonly string[]
   readonly twoFaCodeExpireMinutes: number
   readonly requireEmailVerification: boolean
@@ -186,7 +195,11 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     rateLimitEnabled: env.bool('RATE_LIMIT_ENABLED', true),
     rateLimitPerMinute: env.int('RATE_LIMIT_PER_MINUTE', 60, { min: 1, max: 1_000_000 }),
     authRateLimitPerMinute: env.int('AUTH_RATE_LIMIT_PER_MINUTE', 10, { min: 1, max: 1_000_000 }),
-    loginRateLimitPerAccount: env.int('LOGIN_RATE_LIMIT_PER_ACCOUNT', 10, { min: 1, max: 1_000_000 }),
+    loginRateLimitPerAccount: env.int('LOGIN_RATE_LIMIT_PER_ACCOUNT', 30, { min: 1, max: 1_000_000 }),
+    loginRateLimitPerAccountAddress: env.int('LOGIN_RATE_LIMIT_PER_ACCOUNT_ADDRESS', 10, { min: 1, max: 1_000_000 }),
+    twoFaFailuresPerAccount: env.int('TWO_FA_FAILURES_PER_ACCOUNT', 10, { min: 1, max: 1_000_000 }),
+    mailRateLimitPerRecipient: env.int('MAIL_RATE_LIMIT_PER_RECIPIENT', 5, { min: 1, max: 1_000_000 }),
+    reauthMaxAgeSeconds: env.int('REAUTH_MAX_AGE_SECONDS', 600, { min: 0, max: 30 * 24 * 3600 }),
     rateLimitExempt: env.list('RATE_LIMIT_EXEMPT', ['/api/v1/health', '/api/docs', '/api/redoc', '/api/openapi.json']),
     twoFaCodeExpireMinutes: env.int('TWO_FA_CODE_EXPIRE_MINUTES', 10, { min: 1, max: 1440 }),
     requireEmailVerification: env.bool('REQUIRE_EMAIL_VERIFICATION', false),

@@ -53,6 +53,8 @@ export const users = pgTable(
     /** Last accepted TOTP time step, so one code cannot be replayed inside its window. */
     totpLastStep: bigint('totp_last_step', { mode: 'number' }),
     emailVerified: boolean('email_verified').notNull().default(false),
+    /** A new address the user asked for; it replaces `email` only once a link mailed to it is used. */
+    pendingEmail: varchar('pending_email', { length: 255 }),
     /** Bumped to invalidate every access token at once (logout-all, password or role change, deactivation). */
     tokenVersion: integer('token_version').notNull().default(0),
     lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
@@ -79,6 +81,8 @@ export const refreshTokens = pgTable(
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     ip: varchar('ip', { length: 64 }),
     userAgent: varchar('user_agent', { length: 255 }),
+    /** When the session last proved who it is; rotation carries it over, so a refresh is not a proof. */
+    authTime: timestamp('auth_time', { withTimezone: true }).notNull().defaultNow(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [
@@ -126,10 +130,10 @@ export const auditLogs = pgTable(
   ],
 )
 
-export const ONE_TIME_PURPOSES = ['verify_email', 'password_reset', 'enable_2fa'] as const
+export const ONE_TIME_PURPOSES = ['verify_email', 'password_reset', 'enable_2fa', 'change_email'] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 
-/** Email verification links, password reset links and 2FA enable codes: hashed, expiring, single use. */
+/** Email verification, email change and password reset links, 2FA enable codes: hashed, expiring, single use. */
 export const oneTimeTokens = pgTable(
   'one_time_tokens',
   {

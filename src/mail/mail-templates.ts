@@ -17,7 +17,10 @@ import { join } from 'node:path'
  * - test-email: none
  * - verify-email: username, link
  * - password-reset: username, link, expires_minutes
- * - password-changed, two-fa-enabled, two-fa-disabled: username
+ * - password-changed, password-reset-done, signed-out-everywhere, two-fa-enabled, two-fa-disabled: username
+ * - email-change-confirm: username, link, expires_minutes
+ * - email-change-requested, email-changed-by-admin: username, new_email (masked)
+ * - two-fa-locked: username, minutes
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -27,6 +30,12 @@ export const TEMPLATE_NAMES = [
   'password-changed',
   'two-fa-enabled',
   'two-fa-disabled',
+  'password-reset-done',
+  'signed-out-everywhere',
+  'email-change-confirm',
+  'email-change-requested',
+  'email-changed-by-admin',
+  'two-fa-locked',
 ] as const
 
 export type TemplateName = (typeof TEMPLATE_NAMES)[number]

@@ -1,24 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Role, UserRow } from '../db/schema.js'
 import { Errors } from '../lib/errors.js'
-import { hasPermission, roleAtLeast, type Permission } from '../modules/auth/permissions.js'
+import { ErrorDetail } from '../lib/schemas.js'
+import { hasPermission } from '../modules/auth/permissions.js'
+import { toPrincipal, type ApiKeyScope, type AuthContext, type Principal } from '../modules/auth/principal.js'
+import { ACCESS_KINDS, securityOf, type RouteAccess } from '../modules/auth/route-access.js'
 import { createAccessTokens, type AccessTokens } from '../modules/auth/tokens.js'
-
-/** The user as authentication sees it: the row without secret columns, safe to keep in a cache. */
-export type Principal = Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep'>
-
-export type ApiKeyScope = 'read' | 'write'
-
-export interface AuthContext {
-  method: 'jwt' | 'api_key'
-  /** Refresh-token family of the session (JWT only). */
-  sessionId?: string
-  /** Access token expiry in seconds since epoch (JWT only). */
-  expiresAt?: number
-  apiKeyId?: number
-  scopes: readonly ApiKeyScope[]
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,10 +14,11 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Resolves credentials without a reply (WebSocket handshakes use it); undefined when absent or bad. */
     resolveCredentials: (request: FastifyRequest, queryToken?: string) => Promise<{ user: Principal; auth: AuthContext } | undefined>
-    requirePermission: (permission: Permission) => preHandlerAsyncHookHandler
-    requireRole: (role: Role) => preHandlerAsyncHookHandler
-    /** Rejects API-key callers: for routes that must be reached with a real session (passwords, keys, 2FA). */
-    requireSession: preHandlerAsyncHookHandler
+    /**
+     * Refuses the request unless the caller proved who they are recently, or proves it now with
+     * `password` in the body. Routes declare `fresh: true`; this is for rules that depend on the body.
+     */
+    requireFreshProof: (request: FastifyRequest) => Promise<void>
     loadPrincipal: (userId: number) => Promise<Principal | undefined>
     invalidateUser: (userId: number) => Promise<void>
   }
@@ -43,29 +31,45 @@ declare module 'fastify' {
 export const USER_CACHE_TTL_SECONDS = 30
 export const userCacheKey = (userId: number) => `user:${userId}`
 
-export function toPrincipal(row: UserRow): Principal {
-  const { passwordHash: _p, totpSecret: _t, totpPendingSecret: _s, totpLastStep: _l, ...principal } = row
-  return principal
-}
-
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
-
-function unauthorized(): Error {
-  return new Errors.InvalidToken()
-}
 
 export interface AuthPluginOptions {
   verifyApiKey: (presented: string) => Promise<{ userId: number; keyId: number; scopes: ApiKeyScope[] } | undefined>
+  /** Checks a password given as a proof of identity; throws 400 when wrong and 429 when over the limit. */
+  provePassword: (userId: number, password: string, client: { ip: string; userAgent?: string | undefined }) => Promise<void>
+}
+
+const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value])
+
+/** Adds the security requirement and the error answers that the declared access implies. */
+function documentAccess(schema: FastifySchema | undefined, rule: RouteAccess): FastifySchema {
+  const base = schema ?? {}
+  if ((base as { hide?: boolean }).hide) return base
+  const responses: Record<string, unknown> = {}
+  if (rule.access === 'session' || rule.access === 'session-or-key') {
+    responses['401'] = ErrorDetail
+    responses['403'] = ErrorDetail
+  }
+  if (rule.limit || rule.fresh) responses['429'] = ErrorDetail
+  return {
+    ...base,
+    security: securityOf(rule.fresh ? 'session' : rule.access),
+    response: { ...responses, ...(base.response as Record<string, unknown> | undefined) },
+  }
 }
 
 /**
  * Authentication for HTTP and WebSocket: a Bearer JWT or an `X-API-Key`. The user behind a token is
  * looked up on every request (through the cache), so deactivation, deletion, role changes and
  * revocations apply to tokens already issued, at once.
+ *
+ * Every route states who may call it in `config` (see modules/auth/route-access.ts); the onRoute hook
+ * below turns that one declaration into the guards that run and the OpenAPI that documents them.
  */
 export default fp(
   async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
-    const tokens = createAccessTokens(app.config, app.now)
+    const { config } = app
+    const tokens = createAccessTokens(config, app.now)
     app.decorate('accessTokens', tokens)
     app.decorateRequest('user', null as unknown as Principal)
     app.decorateRequest('auth', null as unknown as AuthContext)
@@ -90,7 +94,7 @@ export default fp(
       if (!claims) return undefined
       const user = await loadPrincipal(Number(claims.sub))
       if (!user || !user.isActive || user.tokenVersion !== claims.ver) return undefined
-      const auth: AuthContext = { method: 'jwt', sessionId: claims.sid, expiresAt: claims.exp, scopes: ['read', 'write'] }
+      const auth: AuthContext = { method: 'jwt', sessionId: claims.sid, expiresAt: claims.exp, authTime: claims.auth_time, scopes: ['read', 'write'] }
       return { user, auth }
     }
 
@@ -118,7 +122,7 @@ export default fp(
     }
     app.decorate('resolveCredentials', resolveCredentials)
 
-    app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+    const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
       // Guessing API keys is throttled per IP like guessing passwords.
       const usesApiKey = !request.headers.authorization && typeof request.headers['x-api-key'] === 'string'
       if (usesApiKey && (await app.apiKeyFailuresExceeded(request.ip))) {
@@ -130,23 +134,64 @@ export default fp(
       if (!resolved) {
         if (usesApiKey) await app.countAuthFailure('api_key', request.ip)
         reply.header('www-authenticate', 'Bearer')
-        throw unauthorized()
-      }
-      if (!SAFE_METHODS.has(request.method) && !resolved.auth.scopes.includes('write')) {
-        throw new Errors.Forbidden('This API key is read-only')
+        throw new Errors.InvalidToken()
       }
       request.user = resolved.user
       request.auth = resolved.auth
-    })
+    }
+    app.decorate('authenticate', authenticate)
 
-    app.decorate('requirePermission', (permission: Permission): preHandlerAsyncHookHandler => async (request) => {
-      if (!hasPermission(request.user.role, permission)) throw new Errors.Forbidden('Not enough permissions')
-    })
-    app.decorate('requireRole', (role: Role): preHandlerAsyncHookHandler => async (request) => {
-      if (!roleAtLeast(request.user.role, role)) throw new Errors.Forbidden('Not enough permissions')
-    })
-    app.decorate('requireSession', async (request: FastifyRequest) => {
+    const requireSession = (request: FastifyRequest) => {
+      // A leaked API key must not be able to mint keys, rebind 2FA or sign the owner out.
       if (request.auth.method !== 'jwt') throw new Errors.Forbidden('This action needs a signed-in session, not an API key')
+    }
+
+    const requireFreshProof = async (request: FastifyRequest) => {
+      requireSession(request)
+      const password = (request.body as { password?: unknown } | null | undefined)?.password
+      if (typeof password === 'string') {
+        await options.provePassword(request.user.id, password, { ip: request.ip, userAgent: request.headers['user-agent'] })
+        return
+      }
+      const age = app.now().getTime() / 1000 - (request.auth.authTime ?? 0)
+      if (age > config.reauthMaxAgeSeconds) throw new Errors.ReauthenticationRequired()
+    }
+    app.decorate('requireFreshProof', requireFreshProof)
+
+    // Checked right after authentication, before the body is read: a read-only key learns nothing more.
+    const scopeGuard = (rule: RouteAccess, method: string) => {
+      const scope: ApiKeyScope = rule.scope ?? (SAFE_METHODS.has(method) ? 'read' : 'write')
+      return async (request: FastifyRequest) => {
+        if (!request.auth.scopes.includes(scope)) throw new Errors.Forbidden('This API key is read-only')
+      }
+    }
+
+    const guardFor = (rule: RouteAccess): preHandlerAsyncHookHandler => {
+      return async (request) => {
+        if (rule.access === 'session' || rule.fresh) requireSession(request)
+        if (rule.permission && !hasPermission(request.user.role, rule.permission)) throw new Errors.Forbidden('Not enough permissions')
+        if (rule.fresh) await requireFreshProof(request)
+      }
+    }
+
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const rule = route.config as Partial<RouteAccess> | undefined
+      const access = rule?.access
+      if (!access || !ACCESS_KINDS.includes(access)) {
+        // Refusing to boot is the point: no route becomes public because someone forgot to say.
+        throw new Error(`Route ${String(route.method)} ${route.url} must declare config.access (${ACCESS_KINDS.join(' | ')})`)
+      }
+      const declared = rule as RouteAccess
+      route.schema = documentAccess(route.schema, declared)
+      const limit = declared.limit ? [app.authLimitHook(declared.limit)] : []
+      if (access === 'public' || access === 'handshake') {
+        if (declared.fresh || declared.permission) throw new Error(`Route ${String(route.method)} ${route.url}: a ${access} route cannot need a permission or a fresh proof`)
+        route.preHandler = [...limit, ...asArray(route.preHandler)]
+        return
+      }
+      const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method)
+      route.onRequest = [authenticate, scopeGuard(declared, method), ...asArray(route.onRequest)]
+      route.preHandler = [...limit, guardFor(declared), ...asArray(route.preHandler)]
     })
   },
   { name: 'auth', dependencies: ['cache', 'rate-limit'] },

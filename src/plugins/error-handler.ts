@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { PUBLIC_ERROR_CODES } from '../lib/errors.js'
 import { redactErrorText } from '../lib/logger.js'
 
 interface ValidationIssue {
@@ -100,9 +101,13 @@ export default fp(
       if (known) return reply.code(known.status).send({ detail: known.detail })
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {
-        const detail = (error as { detail?: unknown }).detail
+        const { detail, retryAfter, limiter } = error as { detail?: unknown; retryAfter?: unknown; limiter?: unknown }
         const usable = Array.isArray(detail) || typeof detail === 'string'
-        return reply.code(status).send({ detail: usable ? detail : error.message || 'Bad request' })
+        // Limits enforced in services say when to come back; the header is how clients are told.
+        if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter))
+        if (typeof limiter === 'string') reply.limiter = limiter
+        const code = error.code ? PUBLIC_ERROR_CODES[error.code] : undefined
+        return reply.code(status).send({ detail: usable ? detail : error.message || 'Bad request', ...(code ? { code } : {}) })
       }
       if (isUnavailable(error)) {
         request.log.warn({ err: error }, 'dependency unavailable')

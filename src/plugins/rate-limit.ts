@@ -6,29 +6,29 @@ import type { Cache } from '../cache/cache.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
 import { redisConnectionOptions } from '../cache/redis-cache.js'
 import { Errors } from '../lib/errors.js'
+import type { Counters } from '../modules/auth/attempt-limits.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Per-IP limit for one sensitive route (login, register, 2FA, password reset). */
     authLimitHook: (name: string) => preHandlerAsyncHookHandler
-    /** Refuses logins for an account that had too many failures, whichever IPs they came from. */
-    loginAccountLimit: preHandlerAsyncHookHandler
-    /** Counts a failed credential check for the per-account and API-key limits. */
-    countAuthFailure: (kind: 'login' | 'api_key', key: string) => Promise<void>
+    /** Shared counters for the per-account limits that services enforce (modules/auth/attempt-limits.ts). */
+    limitCounters: Counters
+    /** Counts a failed API-key check for the per-address guessing limit. */
+    countAuthFailure: (kind: 'api_key', key: string) => Promise<void>
     /** Whether API-key failures from this IP are over the limit. */
     apiKeyFailuresExceeded: (ip: string) => Promise<boolean>
   }
 }
 
 const WINDOW_SECONDS = 60
-const ACCOUNT_WINDOW_SECONDS = 15 * 60
 
 /**
  * Counters for the limits that protect credentials. They use the shared cache (Redis) so a limit
  * holds across instances, and fall back to this process's memory when Redis fails: brute-force
  * protection never switches off, it only becomes per-instance for a while.
  */
-function createCounters(shared: Cache, onFallback: (error: unknown) => void) {
+function createCounters(shared: Cache, onFallback: (error: unknown) => void): Counters & { close(): Promise<void> } {
   const local = createMemoryCache({ maxEntries: 50_000 })
   const withFallback = async <T>(work: (cache: Cache) => Promise<T>): Promise<T> => {
     try {
@@ -41,6 +41,7 @@ function createCounters(shared: Cache, onFallback: (error: unknown) => void) {
   return {
     hit: (key: string, windowSeconds: number) =>
       withFallback(async (cache) => ({ count: await cache.increment(key, windowSeconds), ttl: await cache.ttl(key) })),
+    release: (key: string) => withFallback((cache) => cache.decrement(key)),
     peek: (key: string) => withFallback(async (cache) => ({ count: (await cache.get<number>(key)) ?? 0, ttl: await cache.ttl(key) })),
     close: () => local.close(),
   }
@@ -109,25 +110,11 @@ export default fp(
       if (count > limit) throw tooMany(reply, limit, ttl, `Too many ${name} attempts; try again later`, name)
     })
 
-    // Keyed on the account, not the text typed: its username and its email share one budget.
-    const accountKey = async (identifier: string) => {
-      const user = await app.repositories.users.findByUsernameOrEmail(identifier)
-      return `rl:login-account:${user ? `id:${user.id}` : `name:${identifier.trim().toLowerCase()}`}`
-    }
-    app.decorate('loginAccountLimit', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!enabled) return
-      const identifier = (request.body as { username_or_email?: unknown } | undefined)?.username_or_email
-      if (typeof identifier !== 'string') return
-      const { count, ttl } = await counters.peek(await accountKey(identifier))
-      if (count >= config.loginRateLimitPerAccount) {
-        throw tooMany(reply, config.loginRateLimitPerAccount, ttl, 'Too many failed logins for this account; try again later', 'login_account')
-      }
-    })
+    app.decorate('limitCounters', counters)
 
-    app.decorate('countAuthFailure', async (kind: 'login' | 'api_key', key: string) => {
+    app.decorate('countAuthFailure', async (_kind: 'api_key', key: string) => {
       if (!enabled) return
-      if (kind === 'login') await counters.hit(await accountKey(key), ACCOUNT_WINDOW_SECONDS)
-      else await counters.hit(`rl:api-key-fail:${key}`, WINDOW_SECONDS)
+      await counters.hit(`rl:api-key-fail:${key}`, WINDOW_SECONDS)
     })
 
     app.decorate('apiKeyFailuresExceeded', async (ip: string) => {

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { createAuditRepository, type AuditRepository } from '../modules/audit/audit-repository.js'
 import { createApiKeysService, type ApiKeysService } from '../modules/api-keys/api-keys-service.js'
 import { createAccountService, type AccountService } from '../modules/auth/account-service.js'
+import { createAttemptLimits, SECOND_FACTOR_WINDOW_SECONDS, type AttemptLimits } from '../modules/auth/attempt-limits.js'
 import { createAuthService, type AuthService } from '../modules/auth/auth-service.js'
 import { createOneTimeTokensRepository } from '../modules/auth/one-time-tokens-repository.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from '../modules/auth/refresh-tokens-repository.js'
@@ -19,6 +20,7 @@ declare module 'fastify' {
     twoFactor: TwoFactorService
     accountService: AccountService
     apiKeys: ApiKeysService
+    attemptLimits: AttemptLimits
   }
 }
 
@@ -40,25 +42,47 @@ export default fp(
 
     const apiKeys = createApiKeysService({ db, cache, audit, now, onError: (error) => logError(error, 'api key touch failed') })
     app.decorate('apiKeys', apiKeys)
-    await app.register(authPlugin, { verifyApiKey: (presented) => apiKeys.verify(presented) })
+
+    // The services call each other (login starts 2FA, 2FA completes login, the auth plugin checks
+    // passwords); late binding breaks the cycles.
+    let twoFactor: TwoFactorService | undefined
+    let authService: AuthService | undefined
+    await app.register(authPlugin, {
+      verifyApiKey: (presented) => apiKeys.verify(presented),
+      provePassword: (userId, password, client) => authService!.provePassword(userId, password, client),
+    })
     const invalidateUser = app.invalidateUser
 
-    // The two services call each other (login starts 2FA, 2FA completes login); late binding breaks the cycle.
-    let twoFactor: TwoFactorService | undefined
-    const notify = async (user: { email: string; username: string }, template: 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed') => {
+    type Notice = 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed' | 'signed-out-everywhere'
+    const notify = async (user: { email: string; username: string }, template: Notice) => {
       await mailer.send({ to: user.email, template, data: { username: user.username } }).catch((error: unknown) => logError(error, `${template} notice not queued`))
     }
-    const authService = createAuthService({
+    const limits = createAttemptLimits(app.limitCounters, config, {
+      // Audited on every refusal; the owner is mailed once per window, not once per refused guess.
+      onSecondFactorLocked: async (userId) => {
+        await audit.record({ action: 'auth.2fa_locked', actorId: userId, targetId: userId }).catch((error: unknown) => logError(error, 'audit failed'))
+        if (!(await limits.firstSecondFactorLock(userId))) return
+        const user = await users.findById(userId)
+        if (!user) return
+        await mailer
+          .send({ to: user.email, template: 'two-fa-locked', data: { username: user.username, minutes: SECOND_FACTOR_WINDOW_SECONDS / 60 } })
+          .catch((error: unknown) => logError(error, 'two-fa-locked notice not queued'))
+      },
+    })
+    authService = createAuthService({
       db,
       config,
       users,
       refreshTokens,
       audit,
       tokens: app.accessTokens,
+      apiKeys,
+      limits,
       now,
       invalidateUser,
+      verifySecondFactor: (user, code, client) => twoFactor!.verifyForUser(user, code, client),
       startTwoFactor: (user, client) => twoFactor!.startLoginChallenge(user, client),
-      notifyPasswordChanged: (user) => notify(user, 'password-changed'),
+      notify,
     })
     twoFactor = createTwoFactorService({
       db,
@@ -70,10 +94,10 @@ export default fp(
       now,
       invalidateUser,
       completeLogin: authService.completeLogin,
-      checkPassword: authService.checkPassword,
+      limits,
       notify,
     })
-    const accountService = createAccountService({ db, config, users, oneTimeTokens, audit, mailer, authService, now, invalidateUser, onError: logError })
+    const accountService = createAccountService({ db, config, users, oneTimeTokens, audit, mailer, authService, limits, now, invalidateUser, onError: logError })
     const usersService = createUsersService({
       db,
       config,
@@ -84,12 +108,16 @@ export default fp(
       now,
       invalidateUser,
       onRegistered: (user) => accountService.afterRegistration(user),
+      requestEmailChange: (user, newEmail, ip) => accountService.requestEmailChange(user, newEmail, { ip }),
+      cancelEmailChange: (userId, ip) => accountService.cancelEmailChange(userId, { ip }),
+      onEmailChangedByAdmin: (user, oldEmail, newEmail) => accountService.notifyEmailChangedByAdmin(user, oldEmail, newEmail),
     })
 
     app.decorate('authService', authService)
     app.decorate('twoFactor', twoFactor)
     app.decorate('accountService', accountService)
     app.decorate('usersService', usersService)
+    app.decorate('attemptLimits', limits)
   },
   { name: 'services', dependencies: ['database', 'cache', 'mail'] },
 )

@@ -51,7 +51,7 @@ export default fp(
       schemaHide: true,
     })
     for (const url of await readClientPaths(root)) {
-      app.get(url, { schema: { hide: true } }, async (request, reply) => {
+      app.get(url, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) => {
         reply.header('cache-control', 'no-cache').header('etag', etag)
         if (request.headers['if-none-match'] === etag) return reply.code(304).send()
         return reply.type('text/html; charset=utf-8').send(page)
@@ -59,7 +59,7 @@ export default fp(
     }
     if (existsSync(join(root, 'favicon.svg'))) {
       const icon = await readFile(join(root, 'favicon.svg'))
-      app.get('/favicon.svg', { schema: { hide: true } }, async (_request, reply) =>
+      app.get('/favicon.svg', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) =>
         reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(icon),
       )
     }

@@ -41,7 +41,7 @@ function forgeJwt(payload: Record<string, unknown>, options: { key?: string; alg
 /** Claims like the server's own, for a user that never had its tokens revoked (version 0). */
 function claimsFor(userId: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const iat = Math.floor(Date.now() / 1000)
-  return { sub: String(userId), ver: 0, sid: randomUUID(), typ: 'access', jti: randomUUID(), iat, exp: iat + 600, ...overrides }
+  return { sub: String(userId), ver: 0, sid: randomUUID(), typ: 'access', jti: randomUUID(), iat, exp: iat + 600, auth_time: iat, ...overrides }
 }
 
 describe('refresh tokens', () => {

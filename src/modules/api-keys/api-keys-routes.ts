@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { ApiKeyRow } from '../../db/schema.js'
-import { ErrorDetail, ErrorResponses, SESSION_ONLY, SESSION_OR_API_KEY } from '../../lib/schemas.js'
+import { ErrorDetail } from '../../lib/schemas.js'
 
 const Scope = Type.Union([Type.Literal('read'), Type.Literal('write')])
 
@@ -28,26 +28,23 @@ const toPublic = (row: ApiKeyRow) => ({
   created_at: new Date(row.createdAt).toISOString(),
 })
 
-const security = SESSION_ONLY
-
 /** Personal API keys: managed with a signed-in session only, so a leaked key cannot mint more keys. */
 const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('preHandler', app.requireSession)
-
   app.post(
     '/',
     {
+      // A new key outlives the session that made it: minting one needs a recent proof.
+      config: { access: 'session', fresh: true },
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key (the key is shown only in this answer)',
-        security,
         body: Type.Object({
           name: Type.String({ minLength: 1, maxLength: 100 }),
           expires_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
           scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: 2, uniqueItems: true, default: ['read'] })),
+          password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Your password, when your last sign-in is not recent' })),
         }),
-        response: { 201: Type.Intersect([ApiKeyPublic, Type.Object({ key: Type.String() })]), 409: ErrorDetail, ...ErrorResponses },
+        response: { 201: Type.Intersect([ApiKeyPublic, Type.Object({ key: Type.String() })]), 409: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request, reply) => {
@@ -63,19 +60,19 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/',
-    { schema: { tags: ['api-keys'], summary: 'List your API keys (no secrets)', security, response: { 200: Type.Array(ApiKeyPublic), ...ErrorResponses } } },
+    { config: { access: 'session' }, schema: { tags: ['api-keys'], summary: 'List your API keys (no secrets)', response: { 200: Type.Array(ApiKeyPublic) } } },
     async (request) => (await app.apiKeys.list(request.user.id)).map(toPublic),
   )
 
   app.delete(
     '/:id',
     {
+      config: { access: 'session' },
       schema: {
         tags: ['api-keys'],
         summary: 'Revoke an API key',
-        security,
         params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }),
-        response: { 204: Type.Null(), 404: ErrorDetail, ...ErrorResponses },
+        response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request, reply) => {

@@ -5,7 +5,7 @@ import type { Db } from '../../db/database.js'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.js'
 import { Errors, fieldError } from '../../lib/errors.js'
 import { randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
-import type { ApiKeyScope } from '../../plugins/auth.js'
+import type { ApiKeyScope } from '../auth/principal.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 
 const KEY_PATTERN = /^cbs_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/
@@ -95,6 +95,24 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
       })
       if (!revoked) throw new Errors.NotFound('API key not found')
       await cache.delete(cacheKey(revoked.prefix))
+    },
+
+    /**
+     * Revokes every live key of a user inside the caller's transaction (a password reset, signing out
+     * everywhere). Returns what to run once that transaction has committed: dropping the cached keys.
+     */
+    async revokeAllForUser(userId: number, reason: string, ip: string, tx: Db = db): Promise<() => Promise<void>> {
+      const rows = await tx
+        .update(apiKeys)
+        .set({ revokedAt: now() })
+        .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
+        .returning({ id: apiKeys.id, prefix: apiKeys.prefix })
+      if (rows.length > 0) {
+        await audit.record({ action: 'api_key.revoke_all', actorId: userId, targetId: userId, ip, details: { reason, api_key_ids: rows.map((row) => row.id) } }, tx)
+      }
+      return async () => {
+        await Promise.all(rows.map((row) => cache.delete(cacheKey(row.prefix)).catch(onError)))
+      }
     },
 
     /** Which of these keys are still usable (not revoked, not expired); open WebSockets re-check with it. */

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { PageOf, PaginationQuery } from '../../lib/pagination.js'
-import { ErrorResponses, SESSION_OR_API_KEY } from '../../lib/schemas.js'
+import { ErrorDetail } from '../../lib/schemas.js'
 
 const AuditEntry = Type.Object({
   id: Type.Integer(),
@@ -17,12 +17,10 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/',
     {
-      onRequest: app.authenticate,
-      preHandler: app.requirePermission('audit:read'),
+      config: { access: 'session-or-key', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         summary: 'Security audit log (admin and up)',
-        security: SESSION_OR_API_KEY,
         querystring: Type.Object({
           ...PaginationQuery,
           action: Type.Optional(Type.String({ maxLength: 64 })),
@@ -31,7 +29,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           since: Type.Optional(Type.String({ format: 'date-time' })),
           until: Type.Optional(Type.String({ format: 'date-time' })),
         }),
-        response: { 200: PageOf(AuditEntry), ...ErrorResponses },
+        response: { 200: PageOf(AuditEntry), 422: ErrorDetail },
       },
     },
     async (request) => {

@@ -2,15 +2,17 @@ import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
 import type { UserRow } from '../../db/schema.js'
 import { Errors } from '../../lib/errors.js'
+import { maskEmail } from '../../lib/mask.js'
 import { randomToken, sha256 } from '../../lib/secrets.js'
 import type { Mailer } from '../../mail/mailer.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { UsersRepository } from '../users/users-repository.js'
+import type { AttemptLimits } from './attempt-limits.js'
 import type { AuthService, ClientInfo } from './auth-service.js'
 import type { OneTimeTokensRepository } from './one-time-tokens-repository.js'
 
-const VERIFY_EMAIL_TTL_MS = 24 * 60 * 60 * 1000
-const PASSWORD_RESET_TTL_MS = 60 * 60 * 1000
+export const VERIFY_EMAIL_TTL_MS = 24 * 60 * 60 * 1000
+export const PASSWORD_RESET_TTL_MS = 60 * 60 * 1000
 
 export interface AccountServiceDeps {
   db: Db
@@ -20,14 +22,18 @@ export interface AccountServiceDeps {
   audit: AuditRepository
   mailer: Mailer
   authService: AuthService
+  limits: AttemptLimits
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
   onError: (error: unknown, message: string) => void
 }
 
-/** Email verification and password reset: links carry random tokens stored only as hashes. */
+/**
+ * Email verification, email change and password reset: links carry random tokens stored only as
+ * hashes, and every mail here is capped per recipient address (mail bombing).
+ */
 export function createAccountService(deps: AccountServiceDeps) {
-  const { db, config, users, oneTimeTokens, audit, mailer, now } = deps
+  const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
   const link = (path: string, token: string) => `${config.publicUrl}${path}?token=${encodeURIComponent(token)}`
 
@@ -52,16 +58,80 @@ export function createAccountService(deps: AccountServiceDeps) {
       const user = await users.findById(userId)
       if (!user) throw new Errors.InvalidToken()
       if (user.emailVerified) throw new Errors.Conflict('Email is already verified')
+      await limits.assertMailAllowed(user.email)
       await sendVerification(user)
     },
 
+    /**
+     * Asks to move the account to a new address. Nothing changes until a link mailed to the new
+     * address is used (so a stolen token cannot redirect password resets); the current address is
+     * told, with the new one masked. A newer request replaces the pending one.
+     */
+    async requestEmailChange(user: UserRow, newEmail: string, client: ClientInfo): Promise<UserRow> {
+      await limits.assertMailAllowed(newEmail)
+      const token = randomToken(32)
+      const updated = await db.transaction(async (tx) => {
+        const row = await users.patch(user.id, { pendingEmail: newEmail }, tx)
+        await oneTimeTokens.replace(user.id, 'change_email', sha256(token), new Date(now().getTime() + VERIFY_EMAIL_TTL_MS), tx)
+        await audit.record({ action: 'user.email_change_requested', actorId: user.id, targetId: user.id, ip: client.ip, details: { new_email: maskEmail(newEmail) } }, tx)
+        return row!
+      })
+      await deps.invalidateUser(user.id)
+      await mailer.send({
+        to: newEmail,
+        template: 'email-change-confirm',
+        data: { username: user.username, link: link('/verify-email', token), token, expires_minutes: VERIFY_EMAIL_TTL_MS / 60_000 },
+      })
+      await mailer
+        .send({ to: user.email, template: 'email-change-requested', data: { username: user.username, new_email: maskEmail(newEmail) } })
+        .catch((error: unknown) => deps.onError(error, 'email change notice not queued'))
+      return updated
+    },
+
+    /** Drops a pending email change and its link. */
+    async cancelEmailChange(userId: number, client: ClientInfo): Promise<UserRow> {
+      const updated = await db.transaction(async (tx) => {
+        const row = await users.patch(userId, { pendingEmail: null }, tx)
+        await oneTimeTokens.removePurpose(userId, 'change_email', tx)
+        await audit.record({ action: 'user.email_change_cancelled', actorId: userId, targetId: userId, ip: client.ip }, tx)
+        return row
+      })
+      await deps.invalidateUser(userId)
+      if (!updated) throw new Errors.InvalidToken()
+      return updated
+    },
+
+    /** Tells the old address that an administrator moved the account elsewhere. */
+    async notifyEmailChangedByAdmin(user: Pick<UserRow, 'username'>, oldEmail: string, newEmail: string): Promise<void> {
+      await mailer
+        .send({ to: oldEmail, template: 'email-changed-by-admin', data: { username: user.username, new_email: maskEmail(newEmail) } })
+        .catch((error: unknown) => deps.onError(error, 'email changed notice not queued'))
+    },
+
+    /** Confirms an address: a verification link, or the link that completes an email change. */
     async verifyEmail(token: string, client: ClientInfo): Promise<void> {
+      const tokenHash = sha256(token)
       const userId = await db.transaction(async (tx) => {
-        const claimed = await oneTimeTokens.claim(sha256(token), 'verify_email', now(), tx)
-        if (!claimed) throw new Errors.BadRequest('Invalid or expired token')
-        await users.patch(claimed.userId, { emailVerified: true }, tx)
-        await audit.record({ action: 'user.email_verified', actorId: claimed.userId, targetId: claimed.userId, ip: client.ip }, tx)
-        return claimed.userId
+        const verified = await oneTimeTokens.claim(tokenHash, 'verify_email', now(), tx)
+        if (verified) {
+          await users.patch(verified.userId, { emailVerified: true }, tx)
+          await audit.record({ action: 'user.email_verified', actorId: verified.userId, targetId: verified.userId, ip: client.ip }, tx)
+          return verified.userId
+        }
+        const change = await oneTimeTokens.claim(tokenHash, 'change_email', now(), tx)
+        if (!change) throw new Errors.BadRequest('Invalid or expired token')
+        const user = await users.findById(change.userId, tx)
+        if (!user?.pendingEmail) throw new Errors.BadRequest('Invalid or expired token')
+        const taken = await users.findTaken(undefined, user.pendingEmail, user.id, tx)
+        if (taken.email) throw new Errors.Conflict('Email already registered')
+        await users.patch(user.id, { email: user.pendingEmail, emailVerified: true, pendingEmail: null }, tx)
+        // Links mailed to the old address must not vouch for the account any more.
+        await oneTimeTokens.removeEmailLinks(user.id, tx)
+        await audit.record(
+          { action: 'user.email_changed', actorId: user.id, targetId: user.id, ip: client.ip, details: { from: maskEmail(user.email), to: maskEmail(user.pendingEmail) } },
+          tx,
+        )
+        return user.id
       })
       await deps.invalidateUser(userId)
     },
@@ -76,6 +146,8 @@ export function createAccountService(deps: AccountServiceDeps) {
         void (async () => {
           const user = await users.findByEmail(email)
           if (!user || !user.isActive) return
+          // Capped per recipient like every other mail, but silently: the answer must not tell.
+          if ((await limits.takeMail(user.email)) !== undefined) return
           const token = randomToken(32)
           await oneTimeTokens.replace(user.id, 'password_reset', sha256(token), new Date(now().getTime() + PASSWORD_RESET_TTL_MS))
           await audit.record({ action: 'user.password_reset_requested', actorId: user.id, targetId: user.id, ip: client.ip })
@@ -89,15 +161,15 @@ export function createAccountService(deps: AccountServiceDeps) {
     },
 
     async resetPassword(token: string, newPassword: string, client: ClientInfo): Promise<void> {
-      const user = await db.transaction(async (tx) => {
+      const { user, dropCachedKeys } = await db.transaction(async (tx) => {
         const claimed = await oneTimeTokens.claim(sha256(token), 'password_reset', now(), tx)
         if (!claimed) throw new Errors.BadRequest('Invalid or expired token')
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx)
       })
-      await deps.invalidateUser(user.id)
+      await Promise.all([deps.invalidateUser(user.id), dropCachedKeys()])
       await mailer
-        .send({ to: user.email, template: 'password-changed', data: { username: user.username } })
-        .catch((error: unknown) => deps.onError(error, 'password changed notice not queued'))
+        .send({ to: user.email, template: 'password-reset-done', data: { username: user.username } })
+        .catch((error: unknown) => deps.onError(error, 'password reset notice not queued'))
     },
   }
 }

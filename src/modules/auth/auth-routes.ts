@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { ErrorDetail, ErrorResponses, Message, SESSION_ONLY } from '../../lib/schemas.js'
+import { ErrorDetail, Message } from '../../lib/schemas.js'
 import { Password, RegisterBody, UserPublic, toUserPublic } from '../users/users-schemas.js'
 import type { ClientInfo } from './auth-service.js'
 
@@ -31,18 +31,17 @@ const TwoFaState = Type.Object({
   detail: Type.Optional(Type.String()),
 })
 
-const bearer = SESSION_ONLY
+/** A password sent with a sensitive action proves the caller there and then (docs/SECURITY.md#fresh-proof). */
+const ProofPassword = Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Your password, when your last sign-in is not recent' }))
+
 const client = (request: FastifyRequest): ClientInfo => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
 
 /** Registration, login, token rotation, logout, 2FA, email verification and password reset. */
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const signedIn = { onRequest: app.authenticate, preHandler: app.requireSession }
-  const limit = app.authLimitHook
-
   app.post(
     '/register',
     {
-      preHandler: limit('register'),
+      config: { access: 'public', limit: 'register' },
       schema: { tags: ['auth'], summary: 'Register a new user', body: RegisterBody, response: { 201: UserPublic, 403: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
     },
     async (request, reply) => reply.code(201).send(toUserPublic(await app.usersService.register(request.body, request.ip))),
@@ -51,7 +50,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/login',
     {
-      preHandler: [limit('login'), app.loginAccountLimit],
+      config: { access: 'public', limit: 'login' },
       schema: {
         tags: ['auth'],
         summary: 'Log in with username or email; users with 2FA get a challenge instead of tokens',
@@ -70,7 +69,6 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       } catch (error) {
         const failed = (error as { statusCode?: number }).statusCode === 401
         app.metrics.loginAttempts.inc({ result: failed ? 'failure' : 'refused' })
-        if (failed) await app.countAuthFailure('login', request.body.username_or_email)
         throw error
       }
     },
@@ -79,7 +77,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/refresh',
     {
-      preHandler: limit('refresh'),
+      config: { access: 'public', limit: 'refresh' },
       schema: { tags: ['auth'], summary: 'Trade a refresh token for a new pair (the old one dies)', body: RefreshBody, response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => app.authService.refresh(request.body.refresh_token, client(request)),
@@ -87,7 +85,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/logout',
-    { schema: { tags: ['auth'], summary: 'End the session of a refresh token', body: RefreshBody, response: { 200: Message, 422: ErrorDetail } } },
+    { config: { access: 'public' }, schema: { tags: ['auth'], summary: 'End the session of a refresh token', body: RefreshBody, response: { 200: Message, 422: ErrorDetail } } },
     async (request) => {
       await app.authService.logout(request.body.refresh_token)
       return { detail: 'Logged out' }
@@ -96,7 +94,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/logout-all',
-    { ...signedIn, schema: { tags: ['auth'], summary: 'End every session of the caller', security: bearer, response: { 200: Message, ...ErrorResponses } } },
+    {
+      config: { access: 'session' },
+      schema: { tags: ['auth'], summary: 'End every session of the caller and revoke every API key', response: { 200: Message, 422: ErrorDetail } },
+    },
     async (request) => {
       await app.authService.logoutAll(request.user.id, client(request))
       return { detail: 'All sessions ended' }
@@ -106,7 +107,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/verify-2fa',
     {
-      preHandler: limit('verify-2fa'),
+      config: { access: 'public', limit: 'verify-2fa' },
       schema: {
         tags: ['auth'],
         summary: 'Finish a 2FA login with the code (or a recovery code)',
@@ -127,7 +128,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/resend-2fa',
     {
-      preHandler: limit('resend-2fa'),
+      config: { access: 'public', limit: 'resend-2fa' },
       schema: {
         tags: ['auth'],
         summary: 'Mail a new 2FA code (at most once a minute)',
@@ -153,13 +154,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/enable-2fa',
     {
-      ...signedIn,
+      config: { access: 'session', fresh: true },
       schema: {
         tags: ['auth'],
         summary: 'Turn on email 2FA: without a body mails a code; with {"code"} confirms and returns recovery codes',
-        security: bearer,
-        body: Type.Optional(Type.Union([Type.Object({ code: Code }), Type.Null()])),
-        response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses },
+        body: Type.Optional(Type.Union([Type.Object({ code: Type.Optional(Code), password: ProofPassword }), Type.Null()])),
+        response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request) => {
@@ -176,19 +176,20 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/disable-2fa',
     {
-      ...signedIn,
-      schema: { tags: ['auth'], summary: 'Turn off 2FA (needs your password)', security: bearer, body: PasswordBody, response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses } },
+      config: { access: 'session', fresh: true },
+      schema: { tags: ['auth'], summary: 'Turn off 2FA (needs your password)', body: PasswordBody, response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => {
-      await app.twoFactor.disable(request.user.id, request.body.password, request.ip)
+      await app.twoFactor.disable(request.user.id, request.ip)
       return { two_fa_enabled: false }
     },
   )
 
   app.post(
     '/test-2fa',
-    { ...signedIn, schema: { tags: ['auth'], summary: 'Mail a test email to yourself', security: bearer, response: { 200: Message, ...ErrorResponses } } },
+    { config: { access: 'session' }, schema: { tags: ['auth'], summary: 'Mail a test email to yourself', response: { 200: Message, 429: ErrorDetail } } },
     async (request) => {
+      await app.attemptLimits.assertMailAllowed(request.user.email)
       await app.mailer.send({ to: request.user.email, template: 'test-email', data: { username: request.user.username } })
       return { detail: `Test email sent to ${request.user.email}` }
     },
@@ -197,12 +198,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/totp/setup',
     {
-      ...signedIn,
+      config: { access: 'session', fresh: true },
       schema: {
         tags: ['auth'],
         summary: 'Start authenticator-app 2FA: returns the secret and otpauth URL (for a QR code)',
-        security: bearer,
-        response: { 200: Type.Object({ secret: Type.String(), otpauth_url: Type.String() }), ...ErrorResponses },
+        body: Type.Optional(Type.Union([Type.Object({ password: ProofPassword }), Type.Null()])),
+        response: { 200: Type.Object({ secret: Type.String(), otpauth_url: Type.String() }), 400: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request) => app.twoFactor.setupTotp(request.user.id),
@@ -211,8 +212,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/totp/confirm',
     {
-      ...signedIn,
-      schema: { tags: ['auth'], summary: 'Confirm the authenticator with a current code; 2FA switches to TOTP', security: bearer, body: Type.Object({ code: Code }), response: { 200: TwoFaState, 400: ErrorDetail, ...ErrorResponses } },
+      config: { access: 'session', fresh: true },
+      schema: {
+        tags: ['auth'],
+        summary: 'Confirm the authenticator with a current code; 2FA switches to TOTP',
+        body: Type.Object({ code: Code, password: ProofPassword }),
+        response: { 200: TwoFaState, 400: ErrorDetail, 422: ErrorDetail },
+      },
     },
     async (request) => {
       const recoveryCodes = await app.twoFactor.confirmTotp(request.user.id, request.body.code, request.ip)
@@ -223,21 +229,28 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/recovery-codes',
     {
-      ...signedIn,
+      config: { access: 'session', fresh: true },
       schema: {
         tags: ['auth'],
         summary: 'Issue a fresh set of recovery codes (the old ones stop working)',
-        security: bearer,
         body: PasswordBody,
-        response: { 200: Type.Object({ recovery_codes: RecoveryCodes }), 400: ErrorDetail, 409: ErrorDetail, ...ErrorResponses },
+        response: { 200: Type.Object({ recovery_codes: RecoveryCodes }), 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
-    async (request) => ({ recovery_codes: await app.twoFactor.regenerateRecoveryCodes(request.user.id, request.body.password, request.ip) }),
+    async (request) => ({ recovery_codes: await app.twoFactor.regenerateRecoveryCodes(request.user.id, request.ip) }),
   )
 
   app.post(
     '/verify-email',
-    { schema: { tags: ['auth'], summary: 'Confirm an email address with the mailed token', body: TokenBody, response: { 200: Message, 400: ErrorDetail, 422: ErrorDetail } } },
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Confirm an email address with the mailed token (a verification link, or the link that completes an email change)',
+        body: TokenBody,
+        response: { 200: Message, 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail },
+      },
+    },
     async (request) => {
       await app.accountService.verifyEmail(request.body.token, client(request))
       return { detail: 'Email verified' }
@@ -246,7 +259,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/resend-verification',
-    { ...signedIn, schema: { tags: ['auth'], summary: 'Mail a new verification link', security: bearer, response: { 200: Message, 409: ErrorDetail, ...ErrorResponses } } },
+    { config: { access: 'session' }, schema: { tags: ['auth'], summary: 'Mail a new verification link', response: { 200: Message, 409: ErrorDetail, 429: ErrorDetail } } },
     async (request) => {
       await app.accountService.resendVerification(request.user.id)
       return { detail: 'Verification email sent' }
@@ -256,7 +269,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/forgot-password',
     {
-      preHandler: limit('forgot-password'),
+      config: { access: 'public', limit: 'forgot-password' },
       schema: {
         tags: ['auth'],
         summary: 'Mail a password reset link (same answer whether or not the email is registered)',
@@ -273,10 +286,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/reset-password',
     {
-      preHandler: limit('reset-password'),
+      config: { access: 'public', limit: 'reset-password' },
       schema: {
         tags: ['auth'],
-        summary: 'Set a new password with the mailed token; every session ends',
+        summary: 'Set a new password with the mailed token; every session ends and every API key is revoked',
         body: Type.Object({ token: OpaqueToken, new_password: Password }),
         response: { 200: Message, 400: ErrorDetail, 422: ErrorDetail },
       },
@@ -284,6 +297,26 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       await app.accountService.resetPassword(request.body.token, request.body.new_password, client(request))
       return { detail: 'Password has been reset; sign in with the new password' }
+    },
+  )
+
+  app.post(
+    '/reauthenticate',
+    {
+      config: { access: 'session', limit: 'reauthenticate' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair',
+        body: Type.Object({
+          password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+          code: Type.Optional(Code),
+        }),
+        response: { 200: TokenPair, 400: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request) => {
+      const { password, code } = request.body
+      return app.authService.reauthenticate(request.user.id, request.auth.sessionId!, { password, code }, client(request))
     },
   )
 }

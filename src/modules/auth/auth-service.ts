@@ -5,8 +5,10 @@ import type { UserRow } from '../../db/schema.js'
 import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem, verifyPassword } from '../../lib/passwords.js'
 import { randomToken, sha256 } from '../../lib/secrets.js'
+import type { ApiKeysService } from '../api-keys/api-keys-service.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { UsersRepository } from '../users/users-repository.js'
+import { accountKeyOf, type AttemptLimits } from './attempt-limits.js'
 import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
 import type { AccessTokens } from './tokens.js'
 
@@ -35,12 +37,16 @@ export interface AuthServiceDeps {
   refreshTokens: RefreshTokensRepository
   audit: AuditRepository
   tokens: AccessTokens
+  apiKeys: ApiKeysService
+  limits: AttemptLimits
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
+  /** Checks a 2FA code (authenticator, email, recovery) of a signed-in user, for re-authentication. */
+  verifySecondFactor: (user: UserRow, code: string, client: ClientInfo) => Promise<boolean>
   /** Starts the second step for a user with 2FA on (mails a code for the email method). */
   startTwoFactor: (user: UserRow, client: ClientInfo) => Promise<TwoFactorChallenge>
-  /** Sends the "your password was changed" notice; failures must not fail the change. */
-  notifyPasswordChanged: (user: UserRow) => Promise<void>
+  /** Sends a security notice ("password changed", "signed out everywhere"); failures must not fail the change. */
+  notify: (user: UserRow, template: 'password-changed' | 'signed-out-everywhere') => Promise<void>
 }
 
 export function createAuthService(deps: AuthServiceDeps) {
@@ -51,7 +57,8 @@ export function createAuthService(deps: AuthServiceDeps) {
   let dummyHash: Promise<string> | undefined
   const getDummyHash = () => (dummyHash ??= hashPassword(randomToken(16), config.bcryptRounds))
 
-  async function createSession(user: UserRow, client: ClientInfo, familyId: string = randomUUID(), tx: Db = db): Promise<TokenPair> {
+  /** Issues a token pair of a session; `authTime` is when the session last proved who it is. */
+  async function createSession(user: UserRow, client: ClientInfo, familyId: string, authTime: Date, tx: Db = db): Promise<TokenPair> {
     const refreshToken = randomToken(32)
     await refreshTokens.insert(
       {
@@ -61,11 +68,12 @@ export function createAuthService(deps: AuthServiceDeps) {
         expiresAt: new Date(now().getTime() + refreshTtlMs),
         ip: client.ip.slice(0, 64),
         userAgent: client.userAgent?.slice(0, 255) ?? null,
+        authTime,
       },
       tx,
     )
     return {
-      access_token: tokens.issue(user, familyId),
+      access_token: tokens.issue(user, familyId, authTime),
       refresh_token: refreshToken,
       token_type: 'bearer',
       expires_in: tokens.ttlSeconds,
@@ -77,30 +85,55 @@ export function createAuthService(deps: AuthServiceDeps) {
     return db.transaction(async (tx) => {
       await users.patch(user.id, { lastLoginAt: now() }, tx)
       await audit.record({ action: 'auth.login', actorId: user.id, targetId: user.id, ip: client.ip, details: { method } }, tx)
-      return createSession(user, client, randomUUID(), tx)
+      return createSession(user, client, randomUUID(), now(), tx)
     }).finally(() => deps.invalidateUser(user.id))
   }
 
-  async function checkPassword(user: UserRow, password: string): Promise<boolean> {
-    return verifyPassword(password, user.passwordHash)
+  /**
+   * Checks a password the user gives to confirm who they are (current password, re-authentication,
+   * a sensitive action). Every such check counts with the login failures of the account, so these
+   * endpoints are not an unlimited oracle for guessing it; each failure is audited.
+   */
+  async function provePassword(user: UserRow, password: string, client: ClientInfo, field = 'password'): Promise<void> {
+    const reservation = await deps.limits.reservePassword(accountKeyOf(user, ''), client.ip)
+    if (!(await verifyPassword(password, user.passwordHash))) {
+      await audit.record({ action: 'auth.password_check_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { field } })
+      throw new Errors.BadRequest(field === 'current_password' ? 'Current password is incorrect' : 'Password is incorrect')
+    }
+    await reservation.succeeded()
   }
+
+  async function requireUser(userId: number): Promise<UserRow> {
+    const user = await users.findById(userId)
+    if (!user) throw new Errors.InvalidToken()
+    return user
+  }
+
+  /** Revokes every API key of the user in `tx`; returns the cache clean-up to run after commit. */
+  const revokeApiKeys = (userId: number, reason: string, client: ClientInfo, tx: Db) => deps.apiKeys.revokeAllForUser(userId, reason, client.ip, tx)
 
   return {
     createSession,
     completeLogin,
-    checkPassword,
+
+    async provePassword(userId: number, password: string, client: ClientInfo): Promise<void> {
+      await provePassword(await requireUser(userId), password, client)
+    },
 
     async login(identifier: string, password: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
       const user = await users.findByUsernameOrEmail(identifier)
+      // Counted before the check, so parallel guesses cannot all slip under the limit.
+      const reservation = await deps.limits.reservePassword(accountKeyOf(user, identifier), client.ip)
       if (!user) {
         await verifyPassword(password, await getDummyHash())
         await audit.record({ action: 'auth.login_failed', ip: client.ip, details: { reason: 'unknown_user' } })
         throw new Errors.InvalidCredentials()
       }
-      if (!(await checkPassword(user, password))) {
+      if (!(await verifyPassword(password, user.passwordHash))) {
         await audit.record({ action: 'auth.login_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { reason: 'bad_password' } })
         throw new Errors.InvalidCredentials()
       }
+      await reservation.succeeded()
       // Only someone who knows the password learns the account is disabled or unverified.
       if (!user.isActive) throw new Errors.InactiveUser()
       if (config.requireEmailVerification && !user.emailVerified) throw new Errors.EmailNotVerified()
@@ -124,7 +157,34 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
       const user = await users.findById(row.userId)
       if (!user || !user.isActive) throw new Errors.InvalidRefreshToken()
-      return createSession(user, client, row.familyId)
+      // A refresh proves only possession of the token: the session keeps its last proof time.
+      return createSession(user, client, row.familyId, row.authTime)
+    },
+
+    /**
+     * Proves again who the caller is (password, or a 2FA code when 2FA is on) and re-issues the
+     * session's tokens with a new proof time, which sensitive actions check. The session's other live
+     * refresh tokens are revoked, so exactly one carries the new proof.
+     */
+    async reauthenticate(userId: number, sessionId: string, proof: { password?: string; code?: string }, client: ClientInfo): Promise<TokenPair> {
+      const user = await requireUser(userId)
+      // A signed-out session must stay signed out, whatever its last access token still says.
+      if (!(await refreshTokens.isLive(sessionId, now()))) throw new Errors.InvalidToken()
+      if (proof.password !== undefined) {
+        await provePassword(user, proof.password, client)
+      } else if (proof.code !== undefined) {
+        if (!user.twoFaEnabled) throw new Errors.BadRequest('Two-factor authentication is off; confirm with your password')
+        if (!(await deps.verifySecondFactor(user, proof.code, client))) throw new Errors.BadRequest('Invalid code')
+      } else {
+        throw fieldError('password', 'Send "password", or "code" for a two-factor code')
+      }
+      const at = now()
+      const pair = await db.transaction(async (tx) => {
+        await refreshTokens.revokeFamily(sessionId, at, tx)
+        await audit.record({ action: 'auth.reauthenticated', actorId: user.id, targetId: user.id, ip: client.ip, details: { method: proof.password !== undefined ? 'password' : 'code' } }, tx)
+        return createSession(user, client, sessionId, at, tx)
+      })
+      return pair
     },
 
     /** Ends the session the refresh token belongs to. Unknown tokens are ignored: logout is idempotent. */
@@ -133,13 +193,17 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (row) await refreshTokens.revokeFamily(row.familyId, now())
     },
 
+    /** Ends every session and revokes every API key: what someone does when they fear a leak. */
     async logoutAll(userId: number, client: ClientInfo): Promise<void> {
-      await db.transaction(async (tx) => {
+      const dropCachedKeys = await db.transaction(async (tx) => {
         await refreshTokens.revokeAllForUser(userId, now(), undefined, tx)
         await users.revokeAccessTokens(userId, tx)
         await audit.record({ action: 'auth.logout_all', actorId: userId, targetId: userId, ip: client.ip }, tx)
+        return revokeApiKeys(userId, 'logout_all', client, tx)
       })
-      await deps.invalidateUser(userId)
+      await Promise.all([deps.invalidateUser(userId), dropCachedKeys()])
+      const user = await users.findById(userId)
+      if (user) await deps.notify(user, 'signed-out-everywhere')
     },
 
     /**
@@ -147,9 +211,8 @@ export function createAuthService(deps: AuthServiceDeps) {
      * token stays valid, and it gets a fresh access token since the old ones were just revoked.
      */
     async changePassword(userId: number, sessionId: string | undefined, current: string, next: string, client: ClientInfo) {
-      const user = await users.findById(userId)
-      if (!user) throw new Errors.InvalidToken()
-      if (!(await checkPassword(user, current))) throw new Errors.BadRequest('Current password is incorrect')
+      const user = await requireUser(userId)
+      await provePassword(user, current, client, 'current_password')
       const problem = passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
       if (current === next) throw fieldError('new_password', 'New password must differ from the current one')
@@ -162,11 +225,15 @@ export function createAuthService(deps: AuthServiceDeps) {
         return users.findById(userId, tx)
       })
       await deps.invalidateUser(userId)
-      await deps.notifyPasswordChanged(updated!)
-      return { access_token: tokens.issue(updated!, sessionId ?? randomUUID()), token_type: 'bearer' as const, expires_in: tokens.ttlSeconds }
+      await deps.notify(updated!, 'password-changed')
+      // The current password was just proven, so the new token carries a fresh proof time.
+      return { access_token: tokens.issue(updated!, sessionId ?? randomUUID(), now()), token_type: 'bearer' as const, expires_in: tokens.ttlSeconds }
     },
 
-    /** Sets a new password from a reset link: every session ends, including any attacker's. */
+    /**
+     * Sets a new password from a reset link: every session ends and every API key is revoked,
+     * including any attacker's. Returns the user and the cache clean-up to run after commit.
+     */
     async resetPassword(userId: number, next: string, client: ClientInfo, tx: Db) {
       const user = await users.findById(userId, tx)
       if (!user) throw new Errors.BadRequest('Invalid or expired token')
@@ -176,7 +243,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       await users.revokeAccessTokens(userId, tx)
       await refreshTokens.revokeAllForUser(userId, now(), undefined, tx)
       await audit.record({ action: 'user.password_reset', actorId: userId, targetId: userId, ip: client.ip }, tx)
-      return user
+      const dropCachedKeys = await revokeApiKeys(userId, 'password_reset', client, tx)
+      return { user, dropCachedKeys }
     },
   }
 }

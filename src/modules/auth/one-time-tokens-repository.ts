@@ -45,11 +45,15 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]?.attempts
     },
 
-    /** Drops the links mailed to the user's address: after an email change they point at the old one. */
+    /** Drops the links mailed to the user's addresses: after an email change they point at the wrong one. */
     async removeEmailLinks(userId: number, tx: Db = db) {
       await tx
         .delete(oneTimeTokens)
-        .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ['verify_email', 'password_reset'])))
+        .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ['verify_email', 'password_reset', 'change_email'])))
+    },
+
+    async removePurpose(userId: number, purpose: OneTimePurpose, tx: Db = db) {
+      await tx.delete(oneTimeTokens).where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose)))
     },
 
     async remove(id: string, tx: Db = db) {

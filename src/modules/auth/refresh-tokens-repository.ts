@@ -1,4 +1,4 @@
-import { and, eq, isNull, ne, sql } from 'drizzle-orm'
+import { and, eq, gt, isNull, ne, sql } from 'drizzle-orm'
 import type { Db } from '../../db/database.js'
 import { refreshTokens } from '../../db/schema.js'
 
@@ -23,6 +23,16 @@ export function createRefreshTokensRepository(db: Db) {
         .set({ usedAt: at })
         .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)))
         .returning({ id: refreshTokens.id })
+      return rows.length === 1
+    },
+
+    /** Whether a session still has a refresh token that can be used: it was not ended and has not expired. */
+    async isLive(familyId: string, at: Date, tx: Db = db): Promise<boolean> {
+      const rows = await tx
+        .select({ id: refreshTokens.id })
+        .from(refreshTokens)
+        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt), isNull(refreshTokens.usedAt), gt(refreshTokens.expiresAt, at)))
+        .limit(1)
       return rows.length === 1
     },
 

@@ -12,7 +12,12 @@ export interface AccessClaims {
   jti: string
   iat: number
   exp: number
+  /** When the session last proved who it is (RFC 9068 / OIDC `auth_time`); refreshes keep it. */
+  auth_time: number
+  nbf?: number
 }
+
+const isNumericDate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
 /**
  * Signs and verifies access tokens. The verifier pins the configured algorithm, so `alg: none` and
@@ -24,7 +29,7 @@ export function createAccessTokens(config: Config, now: () => Date) {
   const verify = createVerifier({
     key: config.secretKey,
     algorithms: [config.algorithm],
-    requiredClaims: ['sub', 'exp', 'typ', 'ver', 'sid'],
+    requiredClaims: ['sub', 'exp', 'iat', 'typ', 'ver', 'sid', 'auth_time'],
     // Expiry is checked below against the app's clock (tests move it), not fast-jwt's own.
     ignoreExpiration: true,
     cache: 10_000,
@@ -33,14 +38,19 @@ export function createAccessTokens(config: Config, now: () => Date) {
 
   return {
     ttlSeconds,
-    issue(user: { id: number; tokenVersion: number }, sessionId: string): string {
+    issue(user: { id: number; tokenVersion: number }, sessionId: string, authTime: Date): string {
       const iat = Math.floor(now().getTime() / 1000)
-      return sign({ sub: String(user.id), ver: user.tokenVersion, sid: sessionId, typ: 'access', jti: randomUUID(), iat, exp: iat + ttlSeconds })
+      const auth_time = Math.floor(authTime.getTime() / 1000)
+      return sign({ sub: String(user.id), ver: user.tokenVersion, sid: sessionId, typ: 'access', jti: randomUUID(), iat, exp: iat + ttlSeconds, auth_time })
     },
     /** Returns the claims, or undefined for anything that is not a valid, unexpired access token. */
     verify(token: string): AccessClaims | undefined {
       try {
         const claims = verify(token) as AccessClaims
+        // A signed token with `"exp": "soon"` is still malformed: every time claim must be a number (RFC 7519 NumericDate).
+        if (!isNumericDate(claims.exp) || !isNumericDate(claims.iat) || !isNumericDate(claims.auth_time)) return undefined
+        if (claims.nbf !== undefined && (!isNumericDate(claims.nbf) || claims.nbf * 1000 > now().getTime())) return undefined
+        if (typeof claims.ver !== 'number' || typeof claims.sid !== 'string') return undefined
         if (claims.exp * 1000 <= now().getTime()) return undefined
         return claims.typ === 'access' && /^\d+$/.test(claims.sub) ? claims : undefined
       } catch {

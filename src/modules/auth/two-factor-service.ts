@@ -8,6 +8,7 @@ import { keyedHash, randomDigits, randomToken, safeEqual, sha256 } from '../../l
 import type { Mailer } from '../../mail/mailer.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { UsersRepository } from '../users/users-repository.js'
+import type { AttemptLimits } from './attempt-limits.js'
 import type { AuthService, ClientInfo, TokenPair, TwoFactorChallenge } from './auth-service.js'
 import type { OneTimeTokensRepository } from './one-time-tokens-repository.js'
 import { createSecretBox, generateTotpSecret, matchTotp, otpauthUrl } from './totp.js'
@@ -27,7 +28,7 @@ export interface TwoFactorDeps {
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
   completeLogin: AuthService['completeLogin']
-  checkPassword: AuthService['checkPassword']
+  limits: AttemptLimits
   notify: (user: UserRow, template: 'two-fa-enabled' | 'two-fa-disabled') => Promise<void>
 }
 
@@ -128,10 +129,6 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     return user
   }
 
-  async function requirePassword(user: UserRow, password: string) {
-    if (!(await deps.checkPassword(user, password))) throw new Errors.BadRequest('Password is incorrect')
-  }
-
   return {
     async startLoginChallenge(user: UserRow, _client: ClientInfo): Promise<TwoFactorChallenge> {
       const token = randomToken(32)
@@ -158,6 +155,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     async verifyLogin(challengeToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
       const challenge = await loadChallenge(challengeToken)
       const user = await requireUser(challenge.userId)
+      // Five tries per challenge is not enough on its own: a new password login opens a new challenge.
+      // Wrong codes are therefore also counted per account, across challenges.
+      const reservation = await deps.limits.reserveSecondFactor(user.id)
       const attempts = await takeAttempt(challenge.id)
       const trimmed = code.trim()
       const verified = await db.transaction(async (tx) => {
@@ -168,11 +168,31 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
         return useRecoveryCode(user.id, trimmed, tx)
       })
       if (!verified) return countFailure(challenge.id, attempts, user.id, client.ip)
+      await reservation.succeeded()
       // Deleting is the claim: of two requests racing with the right code, only one gets tokens.
       const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
       if (claimed.length === 0) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
       return deps.completeLogin(user, client, /^\d{6}$/.test(trimmed) ? `2fa_${challenge.method}` : '2fa_recovery_code')
+    },
+
+    /**
+     * Checks a code of a signed-in user who re-authenticates: an authenticator code (TOTP method) or a
+     * recovery code. Counted per account like sign-in codes.
+     */
+    async verifyForUser(user: UserRow, code: string, client: ClientInfo): Promise<boolean> {
+      const reservation = await deps.limits.reserveSecondFactor(user.id)
+      const trimmed = code.trim()
+      const verified = await db.transaction(async (tx) => {
+        if (/^\d{6}$/.test(trimmed)) return user.twoFaMethod === 'totp' && matchUserTotp(user, trimmed, user.totpSecret, tx)
+        return useRecoveryCode(user.id, trimmed, tx)
+      })
+      if (!verified) {
+        await audit.record({ action: 'auth.2fa_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { context: 'reauthenticate' } })
+        return false
+      }
+      await reservation.succeeded()
+      return true
     },
 
     async resend(challengeToken: string): Promise<{ retryAfter: number }> {
@@ -225,9 +245,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       return codes
     },
 
-    async disable(userId: number, password: string, ip: string): Promise<void> {
+    /** The caller's password was checked by the route's fresh-proof guard. */
+    async disable(userId: number, ip: string): Promise<void> {
       const user = await requireUser(userId)
-      await requirePassword(user, password)
       if (!user.twoFaEnabled) throw new Errors.Conflict('Two-factor authentication is not enabled')
       await db.transaction(async (tx) => {
         await users.patch(user.id, { twoFaEnabled: false, twoFaMethod: 'email', totpSecret: null, totpPendingSecret: null, totpLastStep: null }, tx)
@@ -261,9 +281,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       return result.codes
     },
 
-    async regenerateRecoveryCodes(userId: number, password: string, ip: string): Promise<string[]> {
+    /** The caller's password was checked by the route's fresh-proof guard. */
+    async regenerateRecoveryCodes(userId: number, ip: string): Promise<string[]> {
       const user = await requireUser(userId)
-      await requirePassword(user, password)
       if (!user.twoFaEnabled) throw new Errors.Conflict('Turn on two-factor authentication first')
       return db.transaction(async (tx) => {
         await audit.record({ action: 'user.recovery_codes_regenerated', actorId: user.id, targetId: user.id, ip }, tx)

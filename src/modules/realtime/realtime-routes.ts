@@ -5,8 +5,8 @@ import { Counter } from 'prom-client'
 import { Type } from 'typebox'
 import type { WebSocket } from 'ws'
 import { Errors } from '../../lib/errors.js'
-import { ErrorResponses, SESSION_OR_API_KEY } from '../../lib/schemas.js'
-import type { AuthContext, Principal } from '../../plugins/auth.js'
+import { ErrorDetail } from '../../lib/schemas.js'
+import type { AuthContext, Principal } from '../auth/principal.js'
 import { hasPermission } from '../auth/permissions.js'
 import { createRealtimeHub, type Connection, type Identity } from './realtime-hub.js'
 import { CLIENT_ID_PATTERN, MAX_CONTENT_BYTES, MAX_ROOMS_PER_CONNECTION, ProtocolError, ROOM_PATTERN, parseFrame, type ClientFrame } from './realtime-protocol.js'
@@ -202,13 +202,13 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/ws/:client_id',
-    { websocket: true, schema: { hide: true, params: ClientIdParams, querystring: TokenQuery }, preValidation: authenticateHandshake },
+    { websocket: true, config: { access: 'handshake' }, schema: { hide: true, params: ClientIdParams, querystring: TokenQuery }, preValidation: authenticateHandshake },
     (socket, request) => open(socket, request, request.params.client_id, undefined),
   )
 
   app.get(
     '/ws/chat/:room_id',
-    { websocket: true, schema: { hide: true, params: ChatParams, querystring: ChatQuery }, preValidation: authenticateHandshake },
+    { websocket: true, config: { access: 'handshake' }, schema: { hide: true, params: ChatParams, querystring: ChatQuery }, preValidation: authenticateHandshake },
     (socket, request) => open(socket, request, request.query.client_id ?? `client-${randomUUID().slice(0, 8)}`, request.params.room_id),
   )
 
@@ -269,7 +269,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     clearInterval(sessionCheck)
   })
 
-  const adminOnly = { onRequest: app.authenticate, preHandler: app.requireRole('admin') }
+  // Admins and up: the same people who may broadcast over a socket (docs/ROLES.md).
+  const adminOnly = { config: { access: 'session-or-key', permission: 'realtime:broadcast' } } as const
 
   app.get(
     '/api/v1/ws/stats',
@@ -278,7 +279,6 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['realtime'],
         summary: 'WebSocket connections and rooms (admin)',
-        security: SESSION_OR_API_KEY,
         response: {
           200: Type.Object({
             instance_id: Type.String(),
@@ -286,7 +286,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
             rooms: Type.Array(Type.Object({ room: Type.String(), members: Type.Integer() })),
             messages_out: Type.Integer(),
           }),
-          ...ErrorResponses,
+          422: ErrorDetail,
         },
       },
     },
@@ -303,12 +303,11 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['realtime'],
         summary: 'Push a system message to every client, or to one room (admin)',
-        security: SESSION_OR_API_KEY,
         body: Type.Object({
           content: Type.String({ minLength: 1, maxLength: MAX_CONTENT_BYTES }),
           room: Type.Optional(Type.String({ pattern: ROOM_PATTERN.source })),
         }),
-        response: { 202: Type.Object({ detail: Type.String() }), ...ErrorResponses },
+        response: { 202: Type.Object({ detail: Type.String() }), 422: ErrorDetail },
       },
     },
     async (request, reply) => {

@@ -77,6 +77,7 @@ export function createUsersRepository(db: Db) {
     async patch(id: number, values: Partial<NewUserRow>, tx: Db = db): Promise<UserRow | undefined> {
       const changes = { ...values, updatedAt: new Date() }
       if (changes.email !== undefined) changes.email = normalizeEmail(changes.email)
+      if (typeof changes.pendingEmail === 'string') changes.pendingEmail = normalizeEmail(changes.pendingEmail)
       return crud.update(id, changes, tx)
     },
 

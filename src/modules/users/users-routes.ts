@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { ROLES, type Role } from '../../db/schema.js'
 import { PageOf } from '../../lib/pagination.js'
-import { ErrorDetail, ErrorResponses, SESSION_ONLY, SESSION_OR_API_KEY } from '../../lib/schemas.js'
+import { ErrorDetail } from '../../lib/schemas.js'
 import {
   AdminCreateUserBody,
   ChangePasswordBody,
@@ -13,42 +14,46 @@ import {
   UserPublic,
   toUserPublic,
 } from './users-schemas.js'
+import { isOwnEmailChange } from './users-service.js'
 
-const security = SESSION_OR_API_KEY
 const UserPage = PageOf(UserPublic)
+const client = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
 
 /** The spec's users API. Handlers only translate HTTP; the rules live in the users service. */
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRequest', app.authenticate)
-
   app.get(
     '/me',
-    { schema: { tags: ['users'], summary: 'Current user', security, response: { 200: UserPublic, 401: ErrorDetail } } },
+    { config: { access: 'session-or-key' }, schema: { tags: ['users'], summary: 'Current user', response: { 200: UserPublic } } },
     async (request) => toUserPublic(request.user),
+  )
+
+  app.delete(
+    '/me/pending-email',
+    {
+      config: { access: 'session' },
+      schema: { tags: ['users'], summary: 'Cancel a pending email change (its confirmation link stops working)', response: { 200: UserPublic } },
+    },
+    async (request) => toUserPublic(await app.accountService.cancelEmailChange(request.user.id, client(request))),
   )
 
   app.post(
     '/me/password',
     {
-      preHandler: app.requireSession,
+      config: { access: 'session' },
       schema: {
         tags: ['users'],
-        summary: 'Change your password (ends your other sessions)',
-        security: SESSION_ONLY,
+        summary: 'Change your password (ends your other sessions; your API keys stay)',
         body: ChangePasswordBody,
         response: {
           200: Type.Object({ detail: Type.String(), access_token: Type.String(), token_type: Type.Literal('bearer'), expires_in: Type.Integer() }),
           400: ErrorDetail,
-          ...ErrorResponses,
+          422: ErrorDetail,
         },
       },
     },
     async (request) => {
       const { current_password, new_password } = request.body
-      const result = await app.authService.changePassword(request.user.id, request.auth.sessionId, current_password, new_password, {
-        ip: request.ip,
-        userAgent: request.headers['user-agent'],
-      })
+      const result = await app.authService.changePassword(request.user.id, request.auth.sessionId, current_password, new_password, client(request))
       return { detail: 'Password changed; other sessions were signed out', ...result }
     },
   )
@@ -56,8 +61,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/',
     {
-      preHandler: app.requirePermission('users:read'),
-      schema: { tags: ['users'], summary: 'List users (admin)', security, querystring: UserListQuery, response: { 200: UserPage, ...ErrorResponses } },
+      config: { access: 'session-or-key', permission: 'users:read' },
+      schema: { tags: ['users'], summary: 'List users (admin)', querystring: UserListQuery, response: { 200: UserPage, 422: ErrorDetail } },
     },
     async (request) => {
       const { skip, limit, search, role, is_active } = request.query
@@ -69,13 +74,12 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/',
     {
-      preHandler: app.requirePermission('users:write'),
+      config: { access: 'session-or-key', permission: 'users:write' },
       schema: {
         tags: ['users'],
         summary: 'Create a user (admin; elevated roles need a superadmin)',
-        security,
         body: AdminCreateUserBody,
-        response: { 201: UserPublic, 409: ErrorDetail, ...ErrorResponses },
+        response: { 201: UserPublic, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request, reply) => reply.code(201).send(toUserPublic(await app.usersService.createByAdmin(request.user, request.body, request.ip))),
@@ -84,14 +88,13 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/role/:role',
     {
-      preHandler: app.requirePermission('users:read'),
+      config: { access: 'session-or-key', permission: 'users:read' },
       schema: {
         tags: ['users'],
         summary: 'List users by role (admin)',
-        security,
         params: Type.Object({ role: Type.String({ pattern: `^(${[...ROLES, ...ROLES.map((role) => role.toUpperCase())].join('|')})$` }) }),
         querystring: Type.Object({ skip: UserListQuery.properties.skip, limit: UserListQuery.properties.limit }),
-        response: { 200: UserPage, ...ErrorResponses },
+        response: { 200: UserPage, 422: ErrorDetail },
       },
     },
     async (request) => {
@@ -104,7 +107,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/get/:user_id',
     {
-      schema: { tags: ['users'], summary: 'Get a user (self or admin)', security, params: UserIdParams, response: { 200: UserPublic, 404: ErrorDetail, ...ErrorResponses } },
+      config: { access: 'session-or-key' },
+      schema: { tags: ['users'], summary: 'Get a user (self or admin)', params: UserIdParams, response: { 200: UserPublic, 404: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => toUserPublic(await app.usersService.get(request.user, request.params.user_id)),
   )
@@ -112,29 +116,32 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put(
     '/update/:user_id',
     {
+      config: { access: 'session-or-key' },
       schema: {
         tags: ['users'],
         summary: 'Update a user, partially (self: profile fields; admin: also account flags of lower roles)',
-        security,
         params: UserIdParams,
         body: UpdateUserBody,
-        response: { 200: UserPublic, 404: ErrorDetail, 409: ErrorDetail, ...ErrorResponses },
+        response: { 200: UserPublic, 404: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
-    async (request) => toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip)),
+    async (request) => {
+      // Moving one's own account to another address is how a stolen token becomes a takeover.
+      if (isOwnEmailChange(request.user, request.params.user_id, request.body)) await app.requireFreshProof(request)
+      return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
+    },
   )
 
   app.put(
     '/update/:user_id/role',
     {
-      preHandler: app.requirePermission('roles:write'),
+      config: { access: 'session-or-key', permission: 'roles:write' },
       schema: {
         tags: ['users'],
         summary: 'Change a user role (superadmin)',
-        security,
         params: UserIdParams,
         body: RoleBody,
-        response: { 200: UserPublic, 404: ErrorDetail, ...ErrorResponses },
+        response: { 200: UserPublic, 404: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request) => toUserPublic(await app.usersService.changeRole(request.user, request.params.user_id, request.body.role, request.ip)),
@@ -143,8 +150,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/delete/:user_id',
     {
-      preHandler: app.requirePermission('users:delete'),
-      schema: { tags: ['users'], summary: 'Delete a user (admin)', security, params: UserIdParams, response: { 204: Type.Null(), 404: ErrorDetail, ...ErrorResponses } },
+      config: { access: 'session-or-key', permission: 'users:delete' },
+      schema: { tags: ['users'], summary: 'Delete a user (admin)', params: UserIdParams, response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail } },
     },
     async (request, reply) => {
       await app.usersService.delete(request.user, request.params.user_id, request.ip)

@@ -42,6 +42,7 @@ export const UserPublic = Type.Object({
   two_fa_enabled: Type.Boolean(),
   two_fa_method: Type.Union([Type.Literal('email'), Type.Literal('totp')]),
   email_verified: Type.Boolean(),
+  pending_email: Nullable(Type.String({ description: 'A new address waiting for its confirmation link; `email` changes once it is used' })),
   last_login_at: Nullable(Type.String({ format: 'date-time' })),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
@@ -78,6 +79,9 @@ export const UpdateUserBody = Type.Object({
   email_verified: Type.Optional(Type.Boolean()),
   phone_verified: Type.Optional(Type.Boolean()),
   two_fa_enabled: Type.Optional(Type.Boolean()),
+  password: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 1024, description: 'Your password, to change your own email when your last sign-in is not recent' }),
+  ),
 })
 export type UpdateUserBody = Static<typeof UpdateUserBody>
 
@@ -119,6 +123,7 @@ export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' |
     two_fa_enabled: user.twoFaEnabled,
     two_fa_method: user.twoFaMethod,
     email_verified: user.emailVerified,
+    pending_email: user.pendingEmail ?? null,
     last_login_at: user.lastLoginAt ? isoDate(user.lastLoginAt) : null,
     created_at: isoDate(user.createdAt),
     updated_at: isoDate(user.updatedAt),

@@ -3,7 +3,7 @@ import type { Db } from '../../db/database.js'
 import type { NewUserRow, Role, UserRow } from '../../db/schema.js'
 import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem } from '../../lib/passwords.js'
-import type { Principal } from '../../plugins/auth.js'
+import type { Principal } from '../auth/principal.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { OneTimeTokensRepository } from '../auth/one-time-tokens-repository.js'
 import type { RefreshTokensRepository } from '../auth/refresh-tokens-repository.js'
@@ -61,6 +61,16 @@ export interface UsersServiceDeps {
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
   onRegistered: (user: UserRow) => Promise<void>
+  /** Starts a confirmed change of one's own address (the account service mails both addresses). */
+  requestEmailChange: (user: UserRow, newEmail: string, ip: string) => Promise<UserRow>
+  cancelEmailChange: (userId: number, ip: string) => Promise<UserRow>
+  /** Tells the old address about a change an administrator made. */
+  onEmailChangedByAdmin: (user: UserRow, oldEmail: string, newEmail: string) => Promise<void>
+}
+
+/** Whether an update asks to change the caller's own address: that needs a session and a fresh proof. */
+export function isOwnEmailChange(actor: Pick<Principal, 'id' | 'email'>, userId: number, body: Pick<UpdateUserBody, 'email'>): boolean {
+  return actor.id === userId && body.email !== undefined && body.email.toLowerCase() !== actor.email.toLowerCase()
 }
 
 export function createUsersService(deps: UsersServiceDeps) {
@@ -168,20 +178,29 @@ export function createUsersService(deps: UsersServiceDeps) {
 
       const changes: Partial<NewUserRow> = profileColumns(body)
       if (body.username !== undefined && body.username !== target.username) changes.username = body.username
-      if (body.email !== undefined && body.email.toLowerCase() !== target.email) {
-        changes.email = body.email
+      const newEmail = body.email !== undefined && body.email.toLowerCase() !== target.email ? body.email : undefined
+      // One's own new address waits for its confirmation link; an administrator's change applies at once.
+      const ownEmailChange = self && newEmail !== undefined
+      if (newEmail !== undefined && !self) {
+        changes.email = newEmail
         // A new address has not been proven yet.
         changes.emailVerified = false
+        changes.pendingEmail = null
       }
+      // Sending the current address back withdraws a pending change.
+      const cancelsPending = self && body.email !== undefined && newEmail === undefined && target.pendingEmail !== null
       if (body.is_active !== undefined) changes.isActive = body.is_active
       if (body.email_verified !== undefined) changes.emailVerified = body.email_verified
       if (body.phone_verified !== undefined) changes.phoneVerified = body.phone_verified
       if (body.phone_number !== undefined && body.phone_number !== target.phoneNumber && body.phone_verified === undefined) {
         changes.phoneVerified = false
       }
-      await assertAvailable(changes.username, changes.email, target.id)
+      await assertAvailable(changes.username, changes.email ?? newEmail, target.id)
 
       const deactivating = changes.isActive === false && target.isActive
+      // Before the profile write, so a refused request (the mail cap) changes nothing at all.
+      if (ownEmailChange) await deps.requestEmailChange(target, newEmail, ip)
+      if (cancelsPending) await deps.cancelEmailChange(target.id, ip)
       try {
         const updated = await db.transaction(async (tx) => {
           if (deactivating) await assertNotLastSuperadmin(target, tx)
@@ -193,13 +212,20 @@ export function createUsersService(deps: UsersServiceDeps) {
             await refreshTokens.revokeAllForUser(target.id, now(), undefined, tx)
           }
           await audit.record(
-            { action: self ? 'user.update_self' : 'user.update', actorId: actor.id, targetId: target.id, ip, details: { fields: Object.keys(body) } },
+            {
+              action: self ? 'user.update_self' : 'user.update',
+              actorId: actor.id,
+              targetId: target.id,
+              ip,
+              details: { fields: Object.keys(body).filter((field) => field !== 'password'), ...(changes.email !== undefined ? { email_changed: true } : {}) },
+            },
             tx,
           )
           return row
         })
         await deps.invalidateUser(target.id)
         if (!updated) throw new Errors.NotFound('User not found')
+        if (changes.email !== undefined) await deps.onEmailChangedByAdmin(updated, target.email, changes.email)
         return updated
       } catch (error) {
         if (isUniqueViolation(error)) throw new Errors.Conflict('Username or email already registered')
