@@ -23,6 +23,26 @@ function staticHelmetHeaders(options: HelmetOptions): Record<string, string> {
   return headers
 }
 
+/**
+ * Answers under these paths carry tokens, codes, API keys or personal data: no browser or shared cache
+ * may keep them (RFC 6749 §5.1), error answers included. Each is followed by `/`, `?` or nothing, so
+ * `/api/v1/users` (the list, via ignoreTrailingSlash) counts and a future `/api/v1/usersettings` does not.
+ */
+const NO_STORE_PREFIXES = ['/api/v1/auth', '/api/v1/users', '/api/v1/api-keys']
+const SLASH = 47
+const QUESTION_MARK = 63
+
+/** A few string comparisons rather than a regex: this runs on every request. */
+function needsNoStore(path: string): boolean {
+  if (!path.startsWith('/api/v1/')) return false
+  for (const prefix of NO_STORE_PREFIXES) {
+    if (!path.startsWith(prefix)) continue
+    const next = path.charCodeAt(prefix.length)
+    if (Number.isNaN(next) || next === SLASH || next === QUESTION_MARK) return true
+  }
+  return false
+}
+
 /** Security headers and CORS; the allowed origins come from ALLOWED_ORIGINS only. */
 export default fp(
   async function securityPlugin(app: FastifyInstance, { config }: { config: Config }) {
@@ -37,14 +57,21 @@ export default fp(
           workerSrc: ["'self'", 'blob:'],
           connectSrc: ["'self'", 'ws:', 'wss:'],
           fontSrc: ["'self'", 'data:'],
+          // Neither the API nor the console is ever shown inside another page: no clickjacking of the console.
+          frameAncestors: ["'none'"],
           // Would break the docs pages when served over plain HTTP on a LAN address; HSTS covers production.
           upgradeInsecureRequests: null,
         },
       },
       hsts: !config.debug,
+      // The CSP's frame-ancestors says the same to current browsers; this header is for older ones.
+      xFrameOptions: { action: 'deny' },
     })
-    app.addHook('onRequest', async (_request, reply) => {
+    app.addHook('onRequest', async (request, reply) => {
       reply.headers(headers)
+      // The matched route, not the raw URL: a percent-encoded path (`/api/v1/%75sers/me`) routes to the
+      // same handler. Unmatched paths (404) fall back to the URL.
+      if (needsNoStore(request.routeOptions.url ?? request.url)) reply.header('cache-control', 'no-store')
     })
     const wildcard = config.allowedOrigins.includes('*')
     await app.register(cors, {
