@@ -218,6 +218,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     async requestEnable(userId: number): Promise<void> {
       const user = await requireUser(userId)
       if (user.twoFaEnabled && user.twoFaMethod === 'email') throw new Errors.Conflict('Two-factor authentication is already enabled')
+      await deps.limits.assertMailAllowed(user.email)
       const code = randomDigits(6)
       await oneTimeTokens.replace(user.id, 'enable_2fa', hashCode(`enable:${user.id}`, code), new Date(now().getTime() + codeTtlMs))
       await mailCode(user, code)
