@@ -320,6 +320,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -337,6 +339,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -348,6 +352,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -359,6 +365,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -427,6 +448,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -438,6 +461,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -449,6 +474,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -509,6 +549,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -520,6 +562,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -575,6 +632,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -595,7 +654,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End every session of the caller */
+        /** End every session of the caller and revoke every API key */
         post: {
             parameters: {
                 query?: never;
@@ -624,6 +683,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -635,6 +696,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -646,6 +709,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -708,6 +773,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -719,6 +786,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -774,6 +856,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -785,6 +869,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -796,6 +882,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -828,7 +916,9 @@ export interface paths {
                 content: {
                     "application/json": {
                         /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                        code: string;
+                        code?: string;
+                        /** @description Your password, when your last sign-in is not recent */
+                        password?: string;
                     } | null;
                 };
             };
@@ -857,6 +947,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -868,6 +960,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -879,6 +973,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -890,6 +986,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -901,6 +999,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -961,6 +1074,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -972,6 +1087,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -983,6 +1100,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -994,6 +1113,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1005,6 +1126,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1054,6 +1190,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1065,17 +1203,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
                 /** @description Error: `detail` says what was wrong */
-                422: {
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1104,7 +1246,14 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Your password, when your last sign-in is not recent */
+                        password?: string;
+                    } | null;
+                };
+            };
             responses: {
                 /** @description Default Response */
                 200: {
@@ -1119,6 +1268,19 @@ export interface paths {
                     };
                 };
                 /** @description Error: `detail` says what was wrong */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1126,6 +1288,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1137,6 +1301,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1148,6 +1314,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1181,6 +1362,8 @@ export interface paths {
                     "application/json": {
                         /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
                         code: string;
+                        /** @description Your password, when your last sign-in is not recent */
+                        password?: string;
                     };
                 };
             };
@@ -1209,6 +1392,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1220,6 +1405,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1231,6 +1418,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1242,6 +1431,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1298,6 +1502,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1309,6 +1515,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1320,6 +1528,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1331,6 +1541,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1342,6 +1554,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1362,7 +1589,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm an email address with the mailed token */
+        /** Confirm an email address with the mailed token (a verification link, or the link that completes an email change) */
         post: {
             parameters: {
                 query?: never;
@@ -1397,6 +1624,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1408,6 +1650,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1457,6 +1701,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1468,6 +1714,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1479,17 +1727,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
                 /** @description Error: `detail` says what was wrong */
-                422: {
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1546,6 +1798,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1557,6 +1824,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1577,7 +1846,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set a new password with the mailed token; every session ends */
+        /** Set a new password with the mailed token; every session ends and every API key is revoked */
         post: {
             parameters: {
                 query?: never;
@@ -1614,6 +1883,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1625,6 +1896,137 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        password?: string;
+                        /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
+                        code?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            access_token: string;
+                            refresh_token: string;
+                            /** @enum {string} */
+                            token_type: "bearer";
+                            /** @description Access token lifetime in seconds */
+                            expires_in: number;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1677,6 +2079,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -1694,6 +2098,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1702,6 +2121,94 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/pending-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Cancel a pending email change (its confirmation link stops working) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: number;
+                            username: string;
+                            email: string;
+                            first_name: string | null;
+                            last_name: string | null;
+                            phone_number: string | null;
+                            phone_verified: boolean;
+                            avatar_url: string | null;
+                            bio: string | null;
+                            timezone: string;
+                            language: string;
+                            /** @description user < admin < superadmin */
+                            role: "user" | "admin" | "superadmin";
+                            is_active: boolean;
+                            two_fa_enabled: boolean;
+                            two_fa_method: "email" | "totp";
+                            email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
+                            /** Format: date-time */
+                            last_login_at: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1716,7 +2223,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your password (ends your other sessions) */
+        /** Change your password (ends your other sessions; your API keys stay) */
         post: {
             parameters: {
                 query?: never;
@@ -1757,6 +2264,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1768,6 +2277,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1779,6 +2290,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1790,6 +2303,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1850,6 +2365,8 @@ export interface paths {
                                 two_fa_enabled: boolean;
                                 two_fa_method: "email" | "totp";
                                 email_verified: boolean;
+                                /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                                pending_email: string | null;
                                 /** Format: date-time */
                                 last_login_at: string | null;
                                 /** Format: date-time */
@@ -1871,6 +2388,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1882,6 +2401,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1893,6 +2414,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1966,6 +2489,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -1983,6 +2508,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -1994,6 +2521,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2005,6 +2534,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2016,6 +2547,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2074,6 +2607,8 @@ export interface paths {
                                 two_fa_enabled: boolean;
                                 two_fa_method: "email" | "totp";
                                 email_verified: boolean;
+                                /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                                pending_email: string | null;
                                 /** Format: date-time */
                                 last_login_at: string | null;
                                 /** Format: date-time */
@@ -2095,6 +2630,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2106,6 +2643,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2117,6 +2656,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2173,6 +2714,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -2190,6 +2733,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2201,6 +2746,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2212,6 +2759,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2223,6 +2772,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2284,6 +2835,8 @@ export interface paths {
                         email_verified?: boolean;
                         phone_verified?: boolean;
                         two_fa_enabled?: boolean;
+                        /** @description Your password, to change your own email when your last sign-in is not recent */
+                        password?: string;
                     };
                 };
             };
@@ -2312,6 +2865,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -2329,6 +2884,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2340,6 +2897,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2351,6 +2910,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2362,6 +2923,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2373,6 +2936,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2436,6 +3001,8 @@ export interface paths {
                             two_fa_enabled: boolean;
                             two_fa_method: "email" | "totp";
                             email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
                             /** Format: date-time */
                             last_login_at: string | null;
                             /** Format: date-time */
@@ -2453,6 +3020,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2464,6 +3033,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2475,6 +3046,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2486,6 +3059,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2535,6 +3110,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2546,6 +3123,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2557,6 +3136,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2568,6 +3149,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2626,6 +3209,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2637,17 +3222,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2674,6 +3250,8 @@ export interface paths {
                          *     ]
                          */
                         scopes?: ("read" | "write")[];
+                        /** @description Your password, when your last sign-in is not recent */
+                        password?: string;
                     };
                 };
             };
@@ -2711,6 +3289,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2722,6 +3302,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2733,6 +3315,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2744,6 +3328,21 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2792,6 +3391,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2803,6 +3404,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2814,6 +3417,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2825,6 +3430,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2895,6 +3502,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2906,6 +3515,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2917,6 +3528,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2972,6 +3585,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2983,6 +3598,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -2994,6 +3611,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -3052,6 +3671,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -3063,6 +3684,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };
@@ -3074,6 +3697,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
+                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
+                            code?: string;
                         };
                     };
                 };

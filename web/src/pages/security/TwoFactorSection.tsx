@@ -37,7 +37,7 @@ export function TwoFactorSection() {
   }
 
   const setupTotp = async () => {
-    const answer = await action.run(() => attempt(api.POST('/api/v1/auth/totp/setup')))
+    const answer = await action.run(() => attempt(api.POST('/api/v1/auth/totp/setup', { body: null })))
     if (!answer) return
     // Rendered here, never by a QR web service: the secret must not leave the browser.
     const qr = await QRCode.toDataURL(answer.otpauth_url, { margin: 1, width: 208, errorCorrectionLevel: 'M' })
