@@ -8,6 +8,8 @@ export interface Problem {
   message: string
   /** Messages by field name (the JSON field, e.g. `first_name`), for errors the API tied to a field. */
   fields: Record<string, string>
+  /** Seconds to wait before trying again, from a 429's Retry-After. */
+  retryAfter?: number
 }
 
 interface ValidationItem {
@@ -40,9 +42,47 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'The service is unavailable right now. Try again shortly.',
 }
 
+/** Seconds from a Retry-After header, which is either a number of seconds or an HTTP date. */
+export function retryAfterOf(response: Response | undefined): number | undefined {
+  const value = response?.headers.get('Retry-After')?.trim()
+  if (!value) return undefined
+  const seconds = /^\d+$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000
+  return Number.isFinite(seconds) ? Math.max(1, Math.ceil(seconds)) : undefined
+}
+
+/** "42 s" under two minutes, then minutes, then hours: nobody counts 900 seconds. */
+export function formatWait(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`
+  if (seconds < 2 * 3600) return `${Math.ceil(seconds / 60)} min`
+  return `${Math.ceil(seconds / 3600)} h`
+}
+
+/**
+ * A 429's message with the wait spelled out. The server's "…; try again later" gives way to the
+ * actual wait; a detail that already names one ("Wait 42 seconds…") is kept as it is.
+ */
+function tooManyMessage(detail: string, wait: number): string {
+  if (/\b\d+\s*(s|secs?|seconds?|min|minutes?)\b/i.test(detail)) return detail
+  const reason = detail.replace(/[\s;,.]*try again later[\s.]*$/i, '').replace(/[\s.]+$/, '')
+  return `${reason}. Try again in ${formatWait(wait)}.`
+}
+
+/** The server's `code` for "confirm it is you": the API middleware asks for the password and retries (reauth.ts). */
+export const REAUTHENTICATION_REQUIRED = 'reauthentication_required'
+
 /** A Problem from an openapi-fetch error body and its response. */
 export function toProblem(body: unknown, response?: Response): Problem {
-  const detail = body !== null && typeof body === 'object' ? (body as { detail?: unknown }).detail : undefined
+  const answer = body !== null && typeof body === 'object' ? (body as { detail?: unknown; code?: unknown }) : {}
+  const detail = answer.detail
+  const status = response?.status
+  // Only reaches a form when the password prompt was closed: the server's text is meant for API clients.
+  if (answer.code === REAUTHENTICATION_REQUIRED) return { message: 'Not done: this needs your password again. Try once more and confirm it when asked.', fields: {} }
+  if (status === 429) {
+    const said = typeof detail === 'string' && detail.length > 0 ? detail : undefined
+    const wait = retryAfterOf(response)
+    if (wait === undefined) return { message: said ?? STATUS_TEXT[429] ?? 'Too many attempts.', fields: {} }
+    return { message: tooManyMessage(said ?? 'Too many attempts', wait), fields: {}, retryAfter: wait }
+  }
   if (typeof detail === 'string' && detail.length > 0) return { message: detail, fields: {} }
   if (Array.isArray(detail)) {
     const fields: Record<string, string> = {}
@@ -58,7 +98,6 @@ export function toProblem(body: unknown, response?: Response): Problem {
     const message = count === 0 ? (loose[0] ?? 'The request was not valid.') : count === 1 ? 'Please correct the highlighted field.' : `Please correct the ${count} highlighted fields.`
     return { message, fields }
   }
-  const status = response?.status
   const known = status === undefined ? undefined : STATUS_TEXT[status]
   return { message: known ?? `Request failed${status ? ` (HTTP ${status})` : ''}.`, fields: {} }
 }
