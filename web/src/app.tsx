@@ -1,6 +1,7 @@
 import type { ComponentType } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import { roleAtLeast } from './api/types.js'
+import { ConfirmIdentityDialog } from './components/ConfirmIdentityDialog.js'
 import { Header } from './components/Header.js'
 import { SignInAgainDialog } from './components/SignInAgainDialog.js'
 import { CurrentUserProvider, useCurrentUser } from './current-user.js'
@@ -109,6 +110,7 @@ export function App() {
         </p>
       </footer>
       <SignInAgainDialog />
+      <ConfirmIdentityDialog />
     </CurrentUserProvider>
   )
 }

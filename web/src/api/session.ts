@@ -48,6 +48,9 @@ const PUBLIC_PATHS = new Set<keyof paths>([
   '/api/v1/dev/outbox',
 ])
 
+/** Routes that carry a bearer token their caller set (see `reauthenticate`): the middleware leaves them alone. */
+const SELF_AUTHORIZED = new Set<keyof paths>(['/api/v1/auth/reauthenticate'])
+
 /**
  * Reads `iat` and `exp` without verifying the signature: the server verifies, the console only needs
  * to know when to refresh. The lifetime (not `exp`) is used, so a skewed local clock does not matter.
@@ -198,6 +201,26 @@ export function refresh(): Promise<string | null> {
   return inflightRefresh
 }
 
+/** What proves the user again: their password, or an authenticator or recovery code. */
+export type Proof = { password: string } | { code: string }
+
+/**
+ * Proves again who the user is (before a sensitive action) and stores the pair that comes back: the
+ * same session with a fresh proof time, whose previous refresh token the server has just revoked.
+ * It runs under the refresh lock, because a refresh racing it with that old token would look like
+ * a stolen token to the server and end the session; the token is read before the lock is taken,
+ * since reading it may refresh, which takes the lock itself.
+ */
+export async function reauthenticate(proof: Proof) {
+  const token = await accessToken()
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {}
+  return exclusive(async () => {
+    const result = await api.POST('/api/v1/auth/reauthenticate', { body: proof, headers })
+    if (result.data) storeTokens(result.data)
+    return result
+  })
+}
+
 /** A usable access token (refreshed first when close to expiry), or null when signed out. */
 export async function accessToken(): Promise<string | null> {
   if (!current) return null
@@ -238,14 +261,14 @@ const replayable = new WeakMap<Request, Request>()
 /** Adds the bearer token; on a 401, refreshes or asks the user to sign in, then replays the call once. */
 export const authMiddleware: Middleware = {
   async onRequest({ request, schemaPath }) {
-    if (PUBLIC_PATHS.has(schemaPath as keyof paths)) return undefined
+    if (PUBLIC_PATHS.has(schemaPath as keyof paths) || SELF_AUTHORIZED.has(schemaPath as keyof paths)) return undefined
     const token = await accessToken()
     if (token) request.headers.set('Authorization', `Bearer ${token}`)
     replayable.set(request, request.clone())
     return request
   },
   async onResponse({ request, response, schemaPath }) {
-    if (response.status !== 401 || PUBLIC_PATHS.has(schemaPath as keyof paths)) return undefined
+    if (response.status !== 401 || PUBLIC_PATHS.has(schemaPath as keyof paths) || SELF_AUTHORIZED.has(schemaPath as keyof paths)) return undefined
     const copy = replayable.get(request)
     // A call made while signed out is simply refused; only a session that ended asks to sign in again.
     if (!copy || !request.headers.has('Authorization')) return undefined
