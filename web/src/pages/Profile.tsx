@@ -92,6 +92,7 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved(user: User): void 
   const [saved, setSaved] = useState('')
   const action = useAction()
   const resend = useAction()
+  const pending = useAction()
   const timezones = useMemo(() => timezoneOptions(draft.timezone), [draft.timezone])
   const languages = useMemo(() => languageOptions(draft.language), [draft.language])
   const set = (key: keyof Draft) => (value: string) => setDraft((current) => ({ ...current, [key]: value }))
@@ -108,8 +109,33 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved(user: User): void 
     const updated = await action.run(() => attempt(api.PUT('/api/v1/users/update/{user_id}', { params: { path: { user_id: user.id } }, body: changes })))
     if (!updated) return
     onSaved(updated)
+    // The email field goes back to the current address: a new one only counts once its link is used.
     setDraft(draftOf(updated))
-    setSaved(updated.email_verified || !('email' in changes) ? 'Profile saved.' : 'Profile saved. We sent a link to confirm your new email address.')
+    setSaved(
+      'email' in changes && updated.pending_email
+        ? `Profile saved. We sent a link to ${updated.pending_email}; your email stays ${updated.email} until you open it.`
+        : 'Profile saved.',
+    )
+  }
+
+  /** Resend and cancel of a pending email change share the form's messages. */
+  const changePending = async (how: 'resend' | 'cancel') => {
+    const address = user.pending_email
+    if (!address) return
+    setSaved('')
+    action.setProblem(null)
+    resend.setProblem(null)
+    // Asking again for the same address mails a new link; the older one stops working.
+    const updated = await pending.run(() =>
+      attempt(
+        how === 'resend'
+          ? api.PUT('/api/v1/users/update/{user_id}', { params: { path: { user_id: user.id } }, body: { email: address } })
+          : api.DELETE('/api/v1/users/me/pending-email'),
+      ),
+    )
+    if (!updated) return
+    onSaved(updated)
+    setSaved(how === 'resend' ? `We sent a new link to ${address}. Earlier links no longer work.` : `Email change cancelled; you keep ${updated.email}.`)
   }
 
   const resendVerification = async () => {
@@ -127,11 +153,27 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved(user: User): void 
         <section class="card" aria-labelledby="profile-edit-title">
           <h2 id="profile-edit-title">Your details</h2>
           <form class="stack" onSubmit={submit} noValidate>
-            <ErrorAlert problem={action.problem ?? resend.problem} />
+            <ErrorAlert problem={action.problem ?? resend.problem ?? pending.problem} />
             <Notice>{saved}</Notice>
+            {user.pending_email ? (
+              <div class="pending-email" role="group" aria-labelledby="pending-email-title">
+                <p id="pending-email-title">
+                  Waiting for confirmation: <strong data-testid="pending-email">{user.pending_email}</strong>
+                </p>
+                <p class="muted">Open the link we sent to that address to switch to it. Until then your email stays {user.email}.</p>
+                <div class="row">
+                  <button type="button" class="button" onClick={() => changePending('resend')} disabled={pending.busy}>
+                    Resend link
+                  </button>
+                  <button type="button" class="button" onClick={() => changePending('cancel')} disabled={pending.busy}>
+                    Cancel change
+                  </button>
+                </div>
+              </div>
+            ) : null}
             <div class="grid-2">
               <TextField label="Username" name="username" value={draft.username} onValue={set('username')} autoComplete="username" required error={err('username')} />
-              <TextField label="Email" name="email" type="email" value={draft.email} onValue={set('email')} autoComplete="email" required error={err('email')} hint="Changing it asks you to confirm the new address." />
+              <TextField label="Email" name="email" type="email" value={draft.email} onValue={set('email')} autoComplete="email" required error={err('email')} hint="A new address counts once you open the link we send to it." />
               <TextField label="First name" name="first_name" value={draft.first_name} onValue={set('first_name')} autoComplete="given-name" maxLength={100} error={err('first_name')} />
               <TextField label="Last name" name="last_name" value={draft.last_name} onValue={set('last_name')} autoComplete="family-name" maxLength={100} error={err('last_name')} />
               <TextField label="Phone number" name="phone_number" type="tel" value={draft.phone_number} onValue={set('phone_number')} autoComplete="tel" error={err('phone_number')} hint="For example +1 555 010 2000" />

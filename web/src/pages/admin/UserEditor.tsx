@@ -62,8 +62,12 @@ export function UserEditor({ me, user, onUpdated, onDeleted }: UserEditorProps) 
       attempt(api.PUT('/api/v1/users/update/{user_id}', { params: { path: { user_id: user.id } }, body: changes as UserUpdate })),
     )
     if (!updated) return
-    setNotice(`Saved ${updated.username}.`)
-    onUpdated(updated, `Saved ${updated.username}.`)
+    // Your own new address waits for its link like on the profile page; other users' changes at once.
+    const message =
+      'email' in changes && updated.pending_email ? `Saved ${updated.username}. A link went to ${updated.pending_email}; the email changes once it is opened.` : `Saved ${updated.username}.`
+    if (updated.pending_email) setFields((current) => ({ ...current, email: updated.email }))
+    setNotice(message)
+    onUpdated(updated, message)
   }
 
   const changeRole = async (event: Event) => {
