@@ -73,7 +73,7 @@ export function ApiKeysSection() {
   return (
     <section class="card stack" aria-labelledby="keys-title">
       <h2 id="keys-title">API keys</h2>
-      <p class="muted">Keys let scripts call the API as you, with your role. Send one in the X-API-Key header.</p>
+      <p class="muted">Keys let scripts call the API as you, with your role. Send one in the X-API-Key header. Signing out everywhere or resetting your password revokes them all.</p>
       <ErrorAlert problem={action.problem ?? list.problem} />
       <Notice>{notice}</Notice>
       {created ? (
