@@ -67,6 +67,12 @@ export interface Config {
   readonly mailRateLimitPerRecipient: number
   /** How long a sign-in or re-authentication counts as a fresh proof for sensitive actions. */
   readonly reauthMaxAgeSeconds: number
+  /** A session ends this long after its sign-in, however often it refreshes. */
+  readonly sessionMaxLifetimeHours: number
+  /** A just-rotated refresh token presented again within this window gets a pair instead of ending the session (0: off). */
+  readonly refreshReuseGraceSeconds: number
+  /** Mail the user when they sign in from a device and address not seen for 30 days. */
+  readonly newDeviceEmails: boolean
   readonly rateLimitExempt: readonly string[]
   readonly twoFaCodeExpireMinutes: number
   readonly requireEmailVerification: boolean
@@ -200,6 +206,9 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     twoFaFailuresPerAccount: env.int('TWO_FA_FAILURES_PER_ACCOUNT', 10, { min: 1, max: 1_000_000 }),
     mailRateLimitPerRecipient: env.int('MAIL_RATE_LIMIT_PER_RECIPIENT', 5, { min: 1, max: 1_000_000 }),
     reauthMaxAgeSeconds: env.int('REAUTH_MAX_AGE_SECONDS', 600, { min: 0, max: 30 * 24 * 3600 }),
+    sessionMaxLifetimeHours: env.number('SESSION_MAX_LIFETIME_HOURS', 720, { min: 0.001, max: 24 * 3650 }),
+    refreshReuseGraceSeconds: env.number('REFRESH_REUSE_GRACE_SECONDS', 10, { min: 0, max: 300 }),
+    newDeviceEmails: env.bool('NEW_DEVICE_EMAILS', true),
     rateLimitExempt: env.list('RATE_LIMIT_EXEMPT', ['/api/v1/health', '/api/docs', '/api/redoc', '/api/openapi.json']),
     twoFaCodeExpireMinutes: env.int('TWO_FA_CODE_EXPIRE_MINUTES', 10, { min: 1, max: 1440 }),
     requireEmailVerification: env.bool('REQUIRE_EMAIL_VERIFICATION', false),

@@ -35,6 +35,15 @@ export function parseEnv(source: EnvSource) {
       if (parsed < range.min || parsed > range.max) return fail(name, `must be between ${range.min} and ${range.max} (got ${parsed})`)
       return parsed
     },
+    /** A duration or other amount that may have a fraction (`SESSION_MAX_LIFETIME_HOURS=0.5`). */
+    number(name: string, fallback: number, range: { min: number; max: number }): number {
+      const value = raw(name)
+      if (value === undefined) return fallback
+      if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(value)) return fail(name, `must be a number (got "${value}")`)
+      const parsed = Number(value)
+      if (parsed < range.min || parsed > range.max) return fail(name, `must be between ${range.min} and ${range.max} (got ${parsed})`)
+      return parsed
+    },
     oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
       const value = raw(name)
       if (value === undefined) return fallback

@@ -67,6 +67,39 @@ export const users = pgTable(
   ],
 )
 
+/**
+ * One sign-in on one device. Its refresh tokens rotate under it (their `family_id` is the session id),
+ * and its access tokens carry its id as `sid`, so ending the session ends them all.
+ */
+export const sessions = pgTable(
+  'sessions',
+  {
+    /** Random (UUID v4): an opaque id that cannot be guessed from another. */
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Updated at most once a minute. */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The absolute end (SESSION_MAX_LIFETIME_HOURS after the sign-in), however often it refreshes. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** When the session last proved who it is (sign-in, 2FA, re-authentication); a refresh is not a proof. */
+    authTime: timestamp('auth_time', { withTimezone: true }).notNull(),
+    /** The proofs given, in order: `password`, `password+totp`, `password+email_code`, `password+recovery_code`, ... */
+    authMethods: text('auth_methods').array().notNull(),
+    /** IP and client of the last use. */
+    ip: varchar('ip', { length: 64 }),
+    userAgent: varchar('user_agent', { length: 255 }),
+    /** A short label parsed from the user agent: "Firefox on Linux". */
+    device: varchar('device', { length: 100 }),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    /** logout, logout_all, revoked, reuse, expired, password_change, password_reset, deactivated */
+    endReason: varchar('end_reason', { length: 32 }),
+  },
+  (table) => [index('sessions_user_idx').on(table.userId, table.endedAt)],
+)
+
 export const refreshTokens = pgTable(
   'refresh_tokens',
   {
@@ -74,15 +107,18 @@ export const refreshTokens = pgTable(
     userId: integer('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    familyId: uuid('family_id').notNull(),
+    /** The session (sessions.id) this token belongs to. */
+    familyId: uuid('family_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
     tokenHash: varchar('token_hash', { length: 64 }).notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     usedAt: timestamp('used_at', { withTimezone: true }),
+    /** The token this one was rotated into: a retry within the grace window checks it is still unused. */
+    replacedBy: uuid('replaced_by'),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     ip: varchar('ip', { length: 64 }),
     userAgent: varchar('user_agent', { length: 255 }),
-    /** When the session last proved who it is; rotation carries it over, so a refresh is not a proof. */
-    authTime: timestamp('auth_time', { withTimezone: true }).notNull().defaultNow(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [
@@ -190,4 +226,5 @@ export const recoveryCodes = pgTable(
 export type UserRow = typeof users.$inferSelect
 export type NewUserRow = typeof users.$inferInsert
 export type ApiKeyRow = typeof apiKeys.$inferSelect
+export type SessionRow = typeof sessions.$inferSelect
 export type AuditLogRow = typeof auditLogs.$inferSelect

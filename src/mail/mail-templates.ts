@@ -21,6 +21,7 @@ import { join } from 'node:path'
  * - email-change-confirm: username, link, expires_minutes
  * - email-change-requested, email-changed-by-admin: username, new_email (masked)
  * - two-fa-locked: username, minutes
+ * - new-sign-in: username, time, device, ip, link
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -36,6 +37,7 @@ export const TEMPLATE_NAMES = [
   'email-change-requested',
   'email-changed-by-admin',
   'two-fa-locked',
+  'new-sign-in',
 ] as const
 
 export type TemplateName = (typeof TEMPLATE_NAMES)[number]

@@ -35,6 +35,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 export interface AuthPluginOptions {
   verifyApiKey: (presented: string) => Promise<{ userId: number; keyId: number; scopes: ApiKeyScope[] } | undefined>
+  /** Records that a session was used (throttled by the sessions service). */
+  onSessionUse: (sessionId: string, client: { ip: string; userAgent?: string | undefined }) => void
   /** Checks a password given as a proof of identity; throws 400 when wrong and 429 when over the limit. */
   provePassword: (userId: number, password: string, client: { ip: string; userAgent?: string | undefined }) => Promise<void>
 }
@@ -74,10 +76,17 @@ export default fp(
     app.decorateRequest('user', null as unknown as Principal)
     app.decorateRequest('auth', null as unknown as AuthContext)
 
+    // The cached principal carries the ids of the user's sessions that ended within an access token's
+    // lifetime: their tokens are refused without a lookup per request, on every instance, as soon as
+    // the ending drops this cache entry.
+    const accessTtlMs = config.accessTokenExpireMinutes * 60_000
     const loadPrincipal = (userId: number) =>
       app.cache.getOrSet(userCacheKey(userId), USER_CACHE_TTL_SECONDS, async () => {
         const row = await app.repositories.users.findById(userId)
-        return row ? toPrincipal(row) : undefined
+        if (!row) return undefined
+        const at = app.now()
+        const endedSessions = await app.repositories.sessions.endedSince(userId, new Date(at.getTime() - accessTtlMs), at)
+        return { ...toPrincipal(row), endedSessions }
       })
     app.decorate('loadPrincipal', loadPrincipal)
     const dropCachedUser = (userId: number) =>
@@ -89,11 +98,13 @@ export default fp(
       setTimeout(() => void dropCachedUser(userId), 1000).unref()
     })
 
-    const fromBearer = async (token: string) => {
+    const fromBearer = async (token: string, request: FastifyRequest) => {
       const claims = tokens.verify(token)
       if (!claims) return undefined
       const user = await loadPrincipal(Number(claims.sub))
       if (!user || !user.isActive || user.tokenVersion !== claims.ver) return undefined
+      if (user.endedSessions?.includes(claims.sid)) return undefined
+      options.onSessionUse(claims.sid, { ip: request.ip, userAgent: request.headers['user-agent'] })
       const auth: AuthContext = { method: 'jwt', sessionId: claims.sid, expiresAt: claims.exp, authTime: claims.auth_time, scopes: ['read', 'write'] }
       return { user, auth }
     }
@@ -113,11 +124,11 @@ export default fp(
       if (typeof header === 'string' && header.length > 0) {
         const [scheme, token] = header.split(' ', 2)
         if (scheme?.toLowerCase() !== 'bearer' || !token) return undefined
-        return fromBearer(token.trim())
+        return fromBearer(token.trim(), request)
       }
       const apiKey = request.headers['x-api-key']
       if (typeof apiKey === 'string' && apiKey.length > 0) return fromApiKey(apiKey)
-      if (queryToken) return fromBearer(queryToken)
+      if (queryToken) return fromBearer(queryToken, request)
       return undefined
     }
     app.decorate('resolveCredentials', resolveCredentials)

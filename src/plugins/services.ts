@@ -8,13 +8,16 @@ import { createAuthService, type AuthService } from '../modules/auth/auth-servic
 import { createOneTimeTokensRepository } from '../modules/auth/one-time-tokens-repository.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from '../modules/auth/refresh-tokens-repository.js'
 import { createTwoFactorService, type TwoFactorService } from '../modules/auth/two-factor-service.js'
+import { createSessionsRepository, type SessionsRepository } from '../modules/sessions/sessions-repository.js'
+import { createSessionsService, type SessionsService } from '../modules/sessions/sessions-service.js'
 import { createUsersRepository, type UsersRepository } from '../modules/users/users-repository.js'
 import { createUsersService, type UsersService } from '../modules/users/users-service.js'
 import authPlugin from './auth.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    repositories: { users: UsersRepository; audit: AuditRepository; refreshTokens: RefreshTokensRepository }
+    repositories: { users: UsersRepository; audit: AuditRepository; refreshTokens: RefreshTokensRepository; sessions: SessionsRepository }
+    sessions: SessionsService
     usersService: UsersService
     authService: AuthService
     twoFactor: TwoFactorService
@@ -38,7 +41,8 @@ export default fp(
     const audit = createAuditRepository(db)
     const refreshTokens = createRefreshTokensRepository(db)
     const oneTimeTokens = createOneTimeTokensRepository(db)
-    app.decorate('repositories', { users, audit, refreshTokens })
+    const sessionsRepository = createSessionsRepository(db)
+    app.decorate('repositories', { users, audit, refreshTokens, sessions: sessionsRepository })
 
     const apiKeys = createApiKeysService({ db, cache, audit, now, onError: (error) => logError(error, 'api key touch failed') })
     app.decorate('apiKeys', apiKeys)
@@ -47,11 +51,37 @@ export default fp(
     // passwords); late binding breaks the cycles.
     let twoFactor: TwoFactorService | undefined
     let authService: AuthService | undefined
+    let sessions: SessionsService | undefined
     await app.register(authPlugin, {
       verifyApiKey: (presented) => apiKeys.verify(presented),
       provePassword: (userId, password, client) => authService!.provePassword(userId, password, client),
+      onSessionUse: (sessionId, client) => sessions!.touch(sessionId, client),
     })
     const invalidateUser = app.invalidateUser
+    sessions = createSessionsService({
+      db,
+      config,
+      sessions: sessionsRepository,
+      audit,
+      now,
+      invalidateUser,
+      onError: logError,
+      notifyNewDevice: async (user, session) => {
+        await mailer
+          .send({
+            to: user.email,
+            template: 'new-sign-in',
+            data: {
+              username: user.username,
+              time: `${session.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+              device: session.device ?? 'Unknown device',
+              ip: session.ip ?? 'unknown',
+              link: `${config.publicUrl}/security`,
+            },
+          })
+          .catch((error: unknown) => logError(error, 'new sign-in notice not queued'))
+      },
+    })
 
     type Notice = 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed' | 'signed-out-everywhere'
     const notify = async (user: { email: string; username: string }, template: Notice) => {
@@ -77,9 +107,11 @@ export default fp(
       audit,
       tokens: app.accessTokens,
       apiKeys,
+      sessions,
       limits,
       now,
       invalidateUser,
+      onError: logError,
       verifySecondFactor: (user, code, client) => twoFactor!.verifyForUser(user, code, client),
       startTwoFactor: (user, client) => twoFactor!.startLoginChallenge(user, client),
       notify,
@@ -102,11 +134,11 @@ export default fp(
       db,
       config,
       users,
-      refreshTokens,
       oneTimeTokens,
       audit,
       now,
       invalidateUser,
+      endSessions: (userId, reason, tx) => sessions!.endAll(userId, reason, tx),
       onRegistered: (user) => accountService.afterRegistration(user),
       requestEmailChange: (user, newEmail, ip) => accountService.requestEmailChange(user, newEmail, { ip }),
       cancelEmailChange: (userId, ip) => accountService.cancelEmailChange(userId, { ip }),
@@ -118,6 +150,7 @@ export default fp(
     app.decorate('accountService', accountService)
     app.decorate('usersService', usersService)
     app.decorate('attemptLimits', limits)
+    app.decorate('sessions', sessions)
   },
   { name: 'services', dependencies: ['database', 'cache', 'mail'] },
 )

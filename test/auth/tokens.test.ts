@@ -15,7 +15,8 @@ const context = useTestContext()
 let app: App
 
 beforeAll(async () => {
-  app = await context.buildApp()
+  // Reuse detection itself is tested here; the retry grace for a lost answer has its own tests (test/sessions/).
+  app = await context.buildApp({ REFRESH_REUSE_GRACE_SECONDS: '0' })
 })
 
 const me = (token: string, target: App = app) => target.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(token) })

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto'
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
-import type { UserRow } from '../../db/schema.js'
+import type { SessionRow, UserRow } from '../../db/schema.js'
 import { Errors, fieldError } from '../../lib/errors.js'
 import { hashPassword, passwordProblem, verifyPassword } from '../../lib/passwords.js'
 import { randomToken, sha256 } from '../../lib/secrets.js'
 import type { ApiKeysService } from '../api-keys/api-keys-service.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
+import type { SessionsService } from '../sessions/sessions-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { accountKeyOf, type AttemptLimits } from './attempt-limits.js'
 import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
@@ -38,6 +38,7 @@ export interface AuthServiceDeps {
   audit: AuditRepository
   tokens: AccessTokens
   apiKeys: ApiKeysService
+  sessions: SessionsService
   limits: AttemptLimits
   now: () => Date
   invalidateUser: (userId: number) => Promise<void>
@@ -47,6 +48,7 @@ export interface AuthServiceDeps {
   startTwoFactor: (user: UserRow, client: ClientInfo) => Promise<TwoFactorChallenge>
   /** Sends a security notice ("password changed", "signed out everywhere"); failures must not fail the change. */
   notify: (user: UserRow, template: 'password-changed' | 'signed-out-everywhere') => Promise<void>
+  onError: (error: unknown, message: string) => void
 }
 
 export function createAuthService(deps: AuthServiceDeps) {
@@ -57,36 +59,62 @@ export function createAuthService(deps: AuthServiceDeps) {
   let dummyHash: Promise<string> | undefined
   const getDummyHash = () => (dummyHash ??= hashPassword(randomToken(16), config.bcryptRounds))
 
-  /** Issues a token pair of a session; `authTime` is when the session last proved who it is. */
-  async function createSession(user: UserRow, client: ClientInfo, familyId: string, authTime: Date, tx: Db = db): Promise<TokenPair> {
+  /**
+   * Issues a token pair of a session. The refresh token never outlives the session's absolute end;
+   * the access token carries the session's last proof time (`auth_time`), which a refresh keeps.
+   */
+  async function issuePair(user: UserRow, session: Pick<SessionRow, 'id' | 'expiresAt' | 'authTime'>, client: ClientInfo, tx: Db = db, rotatedFrom?: string): Promise<TokenPair> {
     const refreshToken = randomToken(32)
-    await refreshTokens.insert(
+    const idleEnd = now().getTime() + refreshTtlMs
+    const id = await refreshTokens.insert(
       {
         userId: user.id,
-        familyId,
+        familyId: session.id,
         tokenHash: sha256(refreshToken),
-        expiresAt: new Date(now().getTime() + refreshTtlMs),
+        expiresAt: new Date(Math.min(idleEnd, session.expiresAt.getTime())),
         ip: client.ip.slice(0, 64),
         userAgent: client.userAgent?.slice(0, 255) ?? null,
-        authTime,
       },
       tx,
     )
+    if (rotatedFrom) await refreshTokens.setReplacedBy(rotatedFrom, id, tx)
     return {
-      access_token: tokens.issue(user, familyId, authTime),
+      access_token: tokens.issue(user, session.id, session.authTime),
       refresh_token: refreshToken,
       token_type: 'bearer',
       expires_in: tokens.ttlSeconds,
     }
   }
 
-  /** Issues the tokens of a completed login (password, then 2FA when on) and records it. */
+  /**
+   * Issues the tokens of a completed sign-in (password, then 2FA when on): a new session, recorded
+   * with how it was proven. A sign-in from a device not seen for a while is mailed to the user.
+   */
   async function completeLogin(user: UserRow, client: ClientInfo, method: string): Promise<TokenPair> {
-    return db.transaction(async (tx) => {
-      await users.patch(user.id, { lastLoginAt: now() }, tx)
-      await audit.record({ action: 'auth.login', actorId: user.id, targetId: user.id, ip: client.ip, details: { method } }, tx)
-      return createSession(user, client, randomUUID(), now(), tx)
-    }).finally(() => deps.invalidateUser(user.id))
+    const { pair, session } = await db
+      .transaction(async (tx) => {
+        await users.patch(user.id, { lastLoginAt: now() }, tx)
+        await audit.record({ action: 'auth.login', actorId: user.id, targetId: user.id, ip: client.ip, details: { method } }, tx)
+        const session = await deps.sessions.start(user, client, method, tx)
+        return { pair: await issuePair(user, session, client, tx), session }
+      })
+      .finally(() => deps.invalidateUser(user.id))
+    await deps.sessions.checkNewDevice(user, session).catch((error: unknown) => deps.onError(error, 'new sign-in check failed'))
+    return pair
+  }
+
+  /**
+   * Whether a refresh token that lost its rotation is a retry of the client that just rotated it: within
+   * the grace window, and its successor not used yet (or still being written by the concurrent winner).
+   */
+  async function isRetry(tokenId: string, at: Date): Promise<boolean> {
+    const graceMs = config.refreshReuseGraceSeconds * 1000
+    if (graceMs <= 0) return false
+    const row = await refreshTokens.findById(tokenId)
+    if (!row?.usedAt || row.revokedAt || at.getTime() - row.usedAt.getTime() > graceMs) return false
+    if (!row.replacedBy) return true
+    const successor = await refreshTokens.findById(row.replacedBy)
+    return successor !== undefined && successor.usedAt === null && successor.revokedAt === null
   }
 
   /**
@@ -113,7 +141,6 @@ export function createAuthService(deps: AuthServiceDeps) {
   const revokeApiKeys = (userId: number, reason: string, client: ClientInfo, tx: Db) => deps.apiKeys.revokeAllForUser(userId, reason, client.ip, tx)
 
   return {
-    createSession,
     completeLogin,
 
     async provePassword(userId: number, password: string, client: ClientInfo): Promise<void> {
@@ -146,19 +173,27 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!row) throw new Errors.InvalidRefreshToken()
       const at = now()
       if (row.revokedAt || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
-      const won = await refreshTokens.markUsed(row.id, at)
-      if (!won) {
-        // A rotated token came back: someone holds a copy. End the whole session for both holders.
-        await db.transaction(async (tx) => {
-          await refreshTokens.revokeFamily(row.familyId, at, tx)
-          await audit.record({ action: 'auth.refresh_reuse', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { family_id: row.familyId } }, tx)
-        })
-        throw new Errors.InvalidRefreshToken()
-      }
+      const session = await deps.sessions.usable(row.familyId, client)
+      if (!session) throw new Errors.InvalidRefreshToken()
       const user = await users.findById(row.userId)
       if (!user || !user.isActive) throw new Errors.InvalidRefreshToken()
-      // A refresh proves only possession of the token: the session keeps its last proof time.
-      return createSession(user, client, row.familyId, row.authTime)
+      if (await refreshTokens.markUsed(row.id, at)) {
+        deps.sessions.touch(session.id, client)
+        // A refresh proves only possession of the token: the session keeps its last proof time.
+        return issuePair(user, session, client, db, row.id)
+      }
+      if (await isRetry(row.id, at)) {
+        // The client lost the answer (or two tabs raced): another pair of the same session, not a second session.
+        await audit.record({ action: 'auth.refresh_retry', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { session_id: session.id } })
+        return issuePair(user, session, client, db, row.id)
+      }
+      // A rotated token came back: someone holds a copy. End the whole session for both holders.
+      await db.transaction(async (tx) => {
+        await deps.sessions.end(session.id, 'reuse', { actorId: row.userId, ip: client.ip, tx })
+        await audit.record({ action: 'auth.refresh_reuse', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { family_id: row.familyId } }, tx)
+      })
+      await deps.invalidateUser(row.userId)
+      throw new Errors.InvalidRefreshToken()
     },
 
     /**
@@ -169,7 +204,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     async reauthenticate(userId: number, sessionId: string, proof: { password?: string; code?: string }, client: ClientInfo): Promise<TokenPair> {
       const user = await requireUser(userId)
       // A signed-out session must stay signed out, whatever its last access token still says.
-      if (!(await refreshTokens.isLive(sessionId, now()))) throw new Errors.InvalidToken()
+      const session = await deps.sessions.usable(sessionId, client)
+      if (!session || session.userId !== userId) throw new Errors.InvalidToken()
       if (proof.password !== undefined) {
         await provePassword(user, proof.password, client)
       } else if (proof.code !== undefined) {
@@ -178,25 +214,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       } else {
         throw fieldError('password', 'Send "password", or "code" for a two-factor code')
       }
-      const at = now()
-      const pair = await db.transaction(async (tx) => {
-        await refreshTokens.revokeFamily(sessionId, at, tx)
-        await audit.record({ action: 'auth.reauthenticated', actorId: user.id, targetId: user.id, ip: client.ip, details: { method: proof.password !== undefined ? 'password' : 'code' } }, tx)
-        return createSession(user, client, sessionId, at, tx)
+      const method = proof.password !== undefined ? 'password' : user.twoFaMethod === 'totp' && /^\d{6}$/.test(proof.code!.trim()) ? 'totp' : 'recovery_code'
+      return db.transaction(async (tx) => {
+        await refreshTokens.revokeFamily(sessionId, now(), tx)
+        const authTime = await deps.sessions.recordProof(sessionId, method, tx)
+        await audit.record({ action: 'auth.reauthenticated', actorId: user.id, targetId: user.id, ip: client.ip, details: { method, session_id: sessionId } }, tx)
+        return issuePair(user, { ...session, authTime }, client, tx)
       })
-      return pair
     },
 
     /** Ends the session the refresh token belongs to. Unknown tokens are ignored: logout is idempotent. */
     async logout(presented: string): Promise<void> {
       const row = await refreshTokens.findByHash(sha256(presented))
-      if (row) await refreshTokens.revokeFamily(row.familyId, now())
+      if (row) await deps.sessions.end(row.familyId, 'logout', { actorId: row.userId })
     },
 
     /** Ends every session and revokes every API key: what someone does when they fear a leak. */
     async logoutAll(userId: number, client: ClientInfo): Promise<void> {
       const dropCachedKeys = await db.transaction(async (tx) => {
-        await refreshTokens.revokeAllForUser(userId, now(), undefined, tx)
+        await deps.sessions.endAll(userId, 'logout_all', tx, { ip: client.ip })
         await users.revokeAccessTokens(userId, tx)
         await audit.record({ action: 'auth.logout_all', actorId: userId, targetId: userId, ip: client.ip }, tx)
         return revokeApiKeys(userId, 'logout_all', client, tx)
@@ -220,14 +256,16 @@ export function createAuthService(deps: AuthServiceDeps) {
       const updated = await db.transaction(async (tx) => {
         await users.patch(userId, { passwordHash }, tx)
         await users.revokeAccessTokens(userId, tx)
-        await refreshTokens.revokeAllForUser(userId, now(), sessionId, tx)
+        await deps.sessions.endAll(userId, 'password_change', tx, { keepId: sessionId, ip: client.ip })
         await audit.record({ action: 'user.password_change', actorId: userId, targetId: userId, ip: client.ip }, tx)
         return users.findById(userId, tx)
       })
       await deps.invalidateUser(userId)
       await deps.notify(updated!, 'password-changed')
       // The current password was just proven, so the new token carries a fresh proof time.
-      return { access_token: tokens.issue(updated!, sessionId ?? randomUUID(), now()), token_type: 'bearer' as const, expires_in: tokens.ttlSeconds }
+      // The current password was just proven: the session records it, and its new token carries it.
+      const authTime = sessionId ? await db.transaction((tx) => deps.sessions.recordProof(sessionId, 'password', tx)) : now()
+      return { access_token: tokens.issue(updated!, sessionId ?? '', authTime), token_type: 'bearer' as const, expires_in: tokens.ttlSeconds }
     },
 
     /**
@@ -241,7 +279,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (problem) throw fieldError('new_password', problem)
       await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds) }, tx)
       await users.revokeAccessTokens(userId, tx)
-      await refreshTokens.revokeAllForUser(userId, now(), undefined, tx)
+      await deps.sessions.endAll(userId, 'password_reset', tx, { ip: client.ip })
       await audit.record({ action: 'user.password_reset', actorId: userId, targetId: userId, ip: client.ip }, tx)
       const dropCachedKeys = await revokeApiKeys(userId, 'password_reset', client, tx)
       return { user, dropCachedKeys }

@@ -1,7 +1,10 @@
 import type { UserRow } from '../../db/schema.js'
 
 /** The user as authentication sees it: the row without secret columns, safe to keep in a cache. */
-export type Principal = Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep'>
+export type Principal = Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep'> & {
+  /** Sessions of the user that ended within an access token's lifetime: their tokens are refused. */
+  endedSessions?: readonly string[]
+}
 
 export type ApiKeyScope = 'read' | 'write'
 

@@ -1,11 +1,13 @@
-import { and, eq, gt, isNull, ne, sql } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Db } from '../../db/database.js'
 import { refreshTokens } from '../../db/schema.js'
 
+/** Refresh tokens, stored as hashes; `family_id` is the session they belong to (sessions-repository ends them). */
 export function createRefreshTokensRepository(db: Db) {
   return {
-    async insert(values: typeof refreshTokens.$inferInsert, tx: Db = db) {
-      await tx.insert(refreshTokens).values(values)
+    async insert(values: typeof refreshTokens.$inferInsert, tx: Db = db): Promise<string> {
+      const [row] = await tx.insert(refreshTokens).values(values).returning({ id: refreshTokens.id })
+      return row!.id
     },
 
     async findByHash(tokenHash: string, tx: Db = db) {
@@ -13,9 +15,14 @@ export function createRefreshTokensRepository(db: Db) {
       return rows[0]
     },
 
+    async findById(id: string, tx: Db = db) {
+      const rows = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1)
+      return rows[0]
+    },
+
     /**
      * Marks a token used, only if it still is unused and unrevoked. Exactly one of two concurrent
-     * refreshes with the same token wins; the other sees false and is treated as reuse.
+     * refreshes with the same token wins; the other sees false.
      */
     async markUsed(id: string, at: Date, tx: Db = db): Promise<boolean> {
       const rows = await tx
@@ -26,28 +33,16 @@ export function createRefreshTokensRepository(db: Db) {
       return rows.length === 1
     },
 
-    /** Whether a session still has a refresh token that can be used: it was not ended and has not expired. */
-    async isLive(familyId: string, at: Date, tx: Db = db): Promise<boolean> {
-      const rows = await tx
-        .select({ id: refreshTokens.id })
-        .from(refreshTokens)
-        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt), isNull(refreshTokens.usedAt), gt(refreshTokens.expiresAt, at)))
-        .limit(1)
-      return rows.length === 1
+    async setReplacedBy(id: string, successorId: string, tx: Db = db) {
+      await tx.update(refreshTokens).set({ replacedBy: successorId }).where(eq(refreshTokens.id, id))
     },
 
+    /** Revokes the live tokens of one session (re-authentication issues its replacement). */
     async revokeFamily(familyId: string, at: Date, tx: Db = db) {
       await tx
         .update(refreshTokens)
         .set({ revokedAt: at })
         .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
-    },
-
-    /** Ends every session of a user, or every one but `keepFamilyId`. */
-    async revokeAllForUser(userId: number, at: Date, keepFamilyId?: string, tx: Db = db) {
-      const conditions = [eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)]
-      if (keepFamilyId) conditions.push(ne(refreshTokens.familyId, keepFamilyId))
-      await tx.update(refreshTokens).set({ revokedAt: at }).where(and(...conditions))
     },
 
     async deleteExpired(before: Date, tx: Db = db) {

@@ -173,7 +173,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
       if (claimed.length === 0) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
-      return deps.completeLogin(user, client, /^\d{6}$/.test(trimmed) ? `2fa_${challenge.method}` : '2fa_recovery_code')
+      // How the session was proven, as the sessions list shows it.
+      const method = !/^\d{6}$/.test(trimmed) ? 'password+recovery_code' : challenge.method === 'totp' ? 'password+totp' : 'password+email_code'
+      return deps.completeLogin(user, client, method)
     },
 
     /**

@@ -252,6 +252,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
           !current ||
           !current.isActive ||
           (session.auth?.method === 'jwt' && current.tokenVersion !== session.user.tokenVersion) ||
+          (session.auth?.sessionId !== undefined && current.endedSessions?.includes(session.auth.sessionId) === true) ||
           (session.auth?.apiKeyId !== undefined && !validKeys.has(session.auth.apiKeyId))
         if (expired || revoked) socket.close(CLOSE_UNAUTHORIZED, expired ? 'token expired' : 'session ended')
         else session.user = { ...current, tokenVersion: session.user.tokenVersion }

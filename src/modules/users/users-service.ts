@@ -6,7 +6,6 @@ import { hashPassword, passwordProblem } from '../../lib/passwords.js'
 import type { Principal } from '../auth/principal.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { OneTimeTokensRepository } from '../auth/one-time-tokens-repository.js'
-import type { RefreshTokensRepository } from '../auth/refresh-tokens-repository.js'
 import { canManage, hasPermission } from '../auth/permissions.js'
 import type { UserFilters, UsersRepository } from './users-repository.js'
 import type { AdminCreateUserBody, RegisterBody, UpdateUserBody } from './users-schemas.js'
@@ -55,7 +54,8 @@ export interface UsersServiceDeps {
   db: Db
   config: Config
   users: UsersRepository
-  refreshTokens: RefreshTokensRepository
+  /** Ends every session of a user inside the caller's transaction (deactivation). */
+  endSessions: (userId: number, reason: 'deactivated', tx: Db) => Promise<unknown>
   oneTimeTokens: OneTimeTokensRepository
   audit: AuditRepository
   now: () => Date
@@ -74,7 +74,7 @@ export function isOwnEmailChange(actor: Pick<Principal, 'id' | 'email'>, userId:
 }
 
 export function createUsersService(deps: UsersServiceDeps) {
-  const { db, config, users, refreshTokens, audit, now } = deps
+  const { db, config, users, audit } = deps
 
   async function assertAvailable(username: string | undefined, email: string | undefined, exceptId?: number, tx: Db = db) {
     const taken = await users.findTaken(username, email, exceptId, tx)
@@ -209,7 +209,7 @@ export function createUsersService(deps: UsersServiceDeps) {
           if (changes.email !== undefined) await deps.oneTimeTokens.removeEmailLinks(target.id, tx)
           if (deactivating) {
             await users.revokeAccessTokens(target.id, tx)
-            await refreshTokens.revokeAllForUser(target.id, now(), undefined, tx)
+            await deps.endSessions(target.id, 'deactivated', tx)
           }
           await audit.record(
             {

@@ -1,0 +1,73 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { SessionRow } from '../../db/schema.js'
+import { ErrorDetail } from '../../lib/schemas.js'
+
+const SessionPublic = Type.Object({
+  id: Type.String({ description: 'Opaque session id (the `sid` of its access tokens)' }),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'Updated at most once a minute' }),
+  ip: Type.Union([Type.String(), Type.Null()], { description: 'Address of the last use' }),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  device: Type.Union([Type.String(), Type.Null()], { description: 'Parsed from the user agent, e.g. "Firefox on Linux"' }),
+  auth_methods: Type.Array(Type.String(), { description: 'How the session was proven, in order: `password`, `password+totp`, `password+email_code`, `password+recovery_code`, ...' }),
+  current: Type.Boolean({ description: 'The session of the token making this request' }),
+})
+
+const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+
+const toPublic = (row: SessionRow, currentId: string | undefined) => ({
+  id: row.id,
+  created_at: row.createdAt.toISOString(),
+  last_used_at: row.lastUsedAt.toISOString(),
+  ip: row.ip,
+  user_agent: row.userAgent,
+  device: row.device,
+  auth_methods: row.authMethods,
+  current: row.id === currentId,
+})
+
+/** The caller's sessions: where they are signed in, and signing any of them out. */
+const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/',
+    {
+      config: { access: 'session' },
+      schema: { tags: ['sessions'], summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionPublic) } },
+    },
+    async (request) => (await app.sessions.list(request.user.id)).map((row) => toPublic(row, request.auth.sessionId)),
+  )
+
+  app.delete(
+    '/:id',
+    {
+      config: { access: 'session' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'Sign one of your sessions out: its tokens stop working at once and its sockets close',
+        params: SessionIdParams,
+        response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail },
+      },
+    },
+    async (request, reply) => {
+      // Someone else's session answers like a missing one: ids are not an oracle.
+      const ended = await app.sessions.end(request.params.id, 'revoked', { userId: request.user.id, actorId: request.user.id, ip: request.ip })
+      if (!ended) return reply.code(404).send({ detail: 'Session not found' })
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.delete(
+    '/',
+    {
+      config: { access: 'session' },
+      schema: { tags: ['sessions'], summary: 'Sign out every session but this one', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      await app.sessions.endOthers(request.user.id, request.auth.sessionId!, request.ip)
+      return reply.code(204).send(null)
+    },
+  )
+}
+
+export default sessionsRoutes
