@@ -46,7 +46,7 @@ describe('error shapes', () => {
       logger: false,
       database: context.database,
     })
-    fresh.get('/boom', async () => {
+    fresh.get('/boom', { config: { access: 'public' } }, async () => {
       throw new Error('secret internals')
     })
     const response = await fresh.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'req-123' } })

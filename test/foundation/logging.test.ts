@@ -55,7 +55,7 @@ describe('logging', () => {
     const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
     const secret = 'tok_SECRET_VALUE_in_a_param'
     // A real driver failure: the value cannot be cast, so Drizzle throws "Failed query: …\nparams: …".
-    app.get('/boom', async () => app.db.execute(sql`select ${secret}::uuid`))
+    app.get('/boom', { config: { access: 'public' } }, async () => app.db.execute(sql`select ${secret}::uuid`))
     const response = await app.inject({ method: 'GET', url: '/boom' })
     await app.close()
     expect(response.statusCode).toBe(500)

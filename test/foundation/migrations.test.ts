@@ -3,7 +3,8 @@ import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createDatabase, type Database } from '../../src/db/database.js'
 import { rollbackLastMigration } from '../../src/db/rollback.js'
-import { TEST_DATABASE_URL, useTestContext, usingPostgres } from '../helpers/test-context.js'
+import { itWith } from '../helpers/requirements.js'
+import { freshDatabase, TEST_DATABASE_URL, useTestContext } from '../helpers/test-context.js'
 
 const context = useTestContext()
 const opened: Database[] = []
@@ -11,9 +12,12 @@ afterAll(async () => {
   await Promise.allSettled(opened.map((database) => database.close()))
 })
 
-async function tables(database: Database): Promise<string[]> {
+const ALL_TABLES = ['api_keys', 'audit_logs', 'one_time_tokens', 'recovery_codes', 'refresh_tokens', 'sessions', 'two_fa_challenges', 'users']
+
+/** Tables of a schema: `public` holds the app's, `drizzle` the journal of applied migrations. */
+async function tables(database: Database, schema = 'public'): Promise<string[]> {
   const result = await database.db.execute<{ table_name: string }>(
-    sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+    sql`select table_name from information_schema.tables where table_schema = ${schema} order by table_name`,
   )
   const rows = Array.isArray(result) ? result : (result as unknown as { rows: { table_name: string }[] }).rows
   return rows.map((row) => row.table_name)
@@ -21,9 +25,12 @@ async function tables(database: Database): Promise<string[]> {
 
 async function roundTrip(database: Database) {
   await database.migrate()
-  expect(await tables(database)).toEqual(['api_keys', 'audit_logs', 'one_time_tokens', 'recovery_codes', 'refresh_tokens', 'two_fa_challenges', 'users'])
+  expect(await tables(database)).toEqual(ALL_TABLES)
   // Applying again is a no-op, as it is on every start with AUTO_MIGRATE.
   await database.migrate()
+  // Newest first: each down script undoes exactly its own migration.
+  expect(await rollbackLastMigration(database.db)).toBe('0001_accounts_and_sessions')
+  expect(await tables(database)).toEqual(ALL_TABLES.filter((table) => table !== 'sessions'))
   expect(await rollbackLastMigration(database.db)).toBe('0000_initial')
   expect(await tables(database)).toEqual([])
   expect(await rollbackLastMigration(database.db)).toBeUndefined()
@@ -38,7 +45,7 @@ describe('migrations', () => {
     await roundTrip(database)
   })
 
-  it.runIf(usingPostgres)('apply, re-apply and roll back on PostgreSQL', async () => {
+  itWith('postgres')('apply, re-apply and roll back on PostgreSQL', async () => {
     const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
     const name = `migrations_${Date.now()}`
     await admin.unsafe(`create database ${name}`)
@@ -55,8 +62,30 @@ describe('migrations', () => {
   })
 
   it('run automatically at start when AUTO_MIGRATE is on', async () => {
-    const app = await context.buildApp({ AUTO_MIGRATE: 'true' })
-    const count = await app.repositories.users.countAll()
-    expect(count).toBeGreaterThanOrEqual(0)
+    const fresh = await freshDatabase()
+    try {
+      const app = await context.buildApp({ AUTO_MIGRATE: 'true', DATABASE_URL: fresh.url }, { database: fresh.database })
+      expect(await tables(app.database)).toEqual(ALL_TABLES)
+      expect(await tables(app.database, 'drizzle')).toEqual(['__drizzle_migrations'])
+      const registered = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username: 'migrated', email: 'migrated@example.com', password: 'Correct-horse-battery-9' } })
+      expect(registered.statusCode, registered.body).toBe(201)
+      await app.close()
+    } finally {
+      await fresh.destroy()
+    }
+  })
+
+  it('are not applied at start when AUTO_MIGRATE is off: the database stays empty', async () => {
+    const fresh = await freshDatabase()
+    try {
+      const app = await context.buildApp({ AUTO_MIGRATE: 'false', DATABASE_URL: fresh.url }, { database: fresh.database })
+      expect(await tables(app.database)).toEqual([])
+      expect(await tables(app.database, 'drizzle')).toEqual([])
+      const registered = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username: 'unmigrated', email: 'unmigrated@example.com', password: 'Correct-horse-battery-9' } })
+      expect(registered.statusCode).toBeGreaterThanOrEqual(500)
+      await app.close()
+    } finally {
+      await fresh.destroy()
+    }
   })
 })
