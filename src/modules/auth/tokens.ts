@@ -24,7 +24,8 @@ const isNumericDate = (value: unknown): value is number => typeof value === 'num
  * algorithm-confusion tokens fail; fast-jwt's cache skips re-verifying a token seen moments ago.
  */
 export function createAccessTokens(config: Config, now: () => Date) {
-  const ttlSeconds = config.accessTokenExpireMinutes * 60
+  // JWT times are whole seconds (RFC 7519 NumericDate), so a fractional setting is rounded, to at least 1 s.
+  const ttlSeconds = Math.max(1, Math.round(config.accessTokenExpireMinutes * 60))
   const sign = createSigner({ key: config.secretKey, algorithm: config.algorithm })
   const verify = createVerifier({
     key: config.secretKey,

@@ -53,7 +53,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
   const hashRecovery = (code: string) => keyedHash(config.secretKey, `recovery:${code.replace('-', '').toLowerCase()}`)
 
   async function mailCode(user: Pick<UserRow, 'email' | 'username'>, code: string) {
-    await mailer.send({ to: user.email, template: 'two-fa-code', data: { code, username: user.username, expires_minutes: config.twoFaCodeExpireMinutes } })
+    await mailer.send({ to: user.email, template: 'two-fa-code', data: { code, username: user.username, expires_minutes: Math.max(1, Math.round(config.twoFaCodeExpireMinutes)) } })
   }
 
   async function issueRecoveryCodes(userId: number, tx: Db): Promise<string[]> {
