@@ -11,6 +11,7 @@ import cachePlugin from './plugins/cache.js'
 import databasePlugin from './plugins/database.js'
 import docsPlugin from './plugins/docs.js'
 import errorHandler from './plugins/error-handler.js'
+import housekeepingPlugin from './plugins/housekeeping.js'
 import securityPlugin from './plugins/security.js'
 import apiKeysRoutes from './modules/api-keys/api-keys-routes.js'
 import auditRoutes from './modules/audit/audit-routes.js'
@@ -102,7 +103,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // Router-level failures (bad URL encoding, an over-long path segment) never reach the error handler.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ detail: tooLong ? 'A path segment is too long' : 'Malformed URL' })
+      void (reply as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .send(tooLong ? { detail: 'A path segment is too long', code: 'uri_too_long' } : { detail: 'Malformed URL', code: 'malformed_request' })
     },
     // Slow-loris guard: headers and whole requests must arrive in bounded time, checked every
     // half second or so (Node's default check runs only every 30 s).
@@ -137,7 +140,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // PostgreSQL text cannot hold NUL characters; refuse them up front instead of failing in the driver.
   app.addHook('preValidation', async (request) => {
     if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
-      throw new Errors.BadRequest('NUL characters are not allowed in input')
+      throw new Errors.MalformedRequest('NUL characters are not allowed in input')
     }
   })
   app.addHook('onResponse', async (request, reply) => {
@@ -170,6 +173,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(webConsolePlugin, { root: options.webRoot ?? DEFAULT_WEB_ROOT })
   // From here on, every route must declare its access (config.access): see src/plugins/auth.ts.
   await app.register(servicesPlugin)
+  await app.register(housekeepingPlugin)
   await app.register(websocketPlugin)
 
   await app.register(healthRoutes, { prefix: '/api/v1/health' })

@@ -1,11 +1,15 @@
 import { Type } from 'typebox'
+import { ERROR_CODES } from './errors.js'
 
 export const ErrorDetail = Type.Object(
   {
     detail: Type.Union([Type.String(), Type.Array(Type.Unknown())]),
-    code: Type.Optional(Type.String({ description: 'Stable machine-readable code, e.g. `reauthentication_required`' })),
+    code: Type.Optional(
+      Type.Unsafe<string>({ type: 'string', enum: Object.keys(ERROR_CODES), description: 'Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`' }),
+    ),
+    request_id: Type.Optional(Type.String({ description: 'On 500s: the id to look for in the logs' })),
   },
-  { description: 'Error: `detail` says what was wrong' },
+  { description: 'Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is' },
 )
 
 export const Message = Type.Object({ detail: Type.String() })

@@ -154,7 +154,7 @@ export default fp(
 
     const requireSession = (request: FastifyRequest) => {
       // A leaked API key must not be able to mint keys, rebind 2FA or sign the owner out.
-      if (request.auth.method !== 'jwt') throw new Errors.Forbidden('This action needs a signed-in session, not an API key')
+      if (request.auth.method !== 'jwt') throw new Errors.SessionRequired()
     }
 
     const requireFreshProof = async (request: FastifyRequest) => {
@@ -173,14 +173,14 @@ export default fp(
     const scopeGuard = (rule: RouteAccess, method: string) => {
       const scope: ApiKeyScope = rule.scope ?? (SAFE_METHODS.has(method) ? 'read' : 'write')
       return async (request: FastifyRequest) => {
-        if (!request.auth.scopes.includes(scope)) throw new Errors.Forbidden('This API key is read-only')
+        if (!request.auth.scopes.includes(scope)) throw new Errors.ApiKeyReadOnly()
       }
     }
 
     const guardFor = (rule: RouteAccess): preHandlerAsyncHookHandler => {
       return async (request) => {
         if (rule.access === 'session' || rule.fresh) requireSession(request)
-        if (rule.permission && !hasPermission(request.user.role, rule.permission)) throw new Errors.Forbidden('Not enough permissions')
+        if (rule.permission && !hasPermission(request.user.role, rule.permission)) throw new Errors.InsufficientPermissions('Not enough permissions')
         if (rule.fresh) await requireFreshProof(request)
       }
     }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { PUBLIC_ERROR_CODES } from '../lib/errors.js'
+import { codeForStatus, publicCode, type ErrorCode } from '../lib/errors.js'
 import { redactErrorText } from '../lib/logger.js'
 
 interface ValidationIssue {
@@ -46,15 +46,15 @@ function toDetail(issues: ValidationIssue[], context: string | undefined) {
 }
 
 /** Framework errors that are the client's fault, with the status and wording we give them. */
-const CLIENT_ERRORS: Record<string, { status: number; detail: string }> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, detail: 'Malformed JSON in request body' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, detail: 'Request body is empty but Content-Type is application/json' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: 'Request body is too large' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, detail: 'Unsupported Content-Type; send application/json' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'Content-Length does not match the body' },
-  FST_ERR_CTP_INVALID_TYPE: { status: 400, detail: 'Invalid Content-Type header' },
-  FST_ERR_BAD_URL: { status: 400, detail: 'Malformed URL' },
-  FST_ERR_ASYNC_CONSTRAINT: { status: 400, detail: 'Bad request' },
+const CLIENT_ERRORS: Record<string, { status: number; detail: string; code: ErrorCode }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, detail: 'Malformed JSON in request body', code: 'malformed_request' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, detail: 'Request body is empty but Content-Type is application/json', code: 'malformed_request' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, detail: 'Request body is too large', code: 'payload_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, detail: 'Unsupported Content-Type; send application/json', code: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, detail: 'Content-Length does not match the body', code: 'malformed_request' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, detail: 'Invalid Content-Type header', code: 'malformed_request' },
+  FST_ERR_BAD_URL: { status: 400, detail: 'Malformed URL', code: 'malformed_request' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, detail: 'Bad request', code: 'bad_request' },
 }
 
 /** Driver errors that mean "the database is away", answered 503 so clients and balancers retry. */
@@ -95,10 +95,10 @@ export default fp(
   async function errorHandler(app: FastifyInstance, options: { debug: boolean }) {
     app.setErrorHandler((error: FastifyError & { cause?: unknown }, request, reply) => {
       if (error.validation) {
-        return reply.code(422).send({ detail: toDetail(error.validation as ValidationIssue[], error.validationContext) })
+        return reply.code(422).send({ detail: toDetail(error.validation as ValidationIssue[], error.validationContext), code: 'validation_error' })
       }
       const known = error.code ? CLIENT_ERRORS[error.code] : undefined
-      if (known) return reply.code(known.status).send({ detail: known.detail })
+      if (known) return reply.code(known.status).send({ detail: known.detail, code: known.code })
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {
         const { detail, retryAfter, limiter } = error as { detail?: unknown; retryAfter?: unknown; limiter?: unknown }
@@ -106,22 +106,22 @@ export default fp(
         // Limits enforced in services say when to come back; the header is how clients are told.
         if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter))
         if (typeof limiter === 'string') reply.limiter = limiter
-        const code = error.code ? PUBLIC_ERROR_CODES[error.code] : undefined
-        return reply.code(status).send({ detail: usable ? detail : error.message || 'Bad request', ...(code ? { code } : {}) })
+        const code = publicCode(error) ?? codeForStatus(status)
+        return reply.code(status).send({ detail: usable ? detail : error.message || 'Bad request', code })
       }
       if (isUnavailable(error)) {
         request.log.warn({ err: error }, 'dependency unavailable')
         if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5')
-        return reply.code(503).send({ detail: 'Service temporarily unavailable, try again shortly' })
+        return reply.code(503).send({ detail: 'Service temporarily unavailable, try again shortly', code: 'service_unavailable' })
       }
-      if (status === 503) return reply.code(503).send({ detail: error.message })
+      if (status === 503) return reply.code(503).send({ detail: error.message, code: 'service_unavailable' })
       request.log.error({ err: error }, 'unhandled error')
-      const body: Record<string, unknown> = { detail: 'Internal Server Error', request_id: request.id }
+      const body: Record<string, unknown> = { detail: 'Internal Server Error', code: 'internal_error', request_id: request.id }
       if (options.debug) body.error = { message: redactErrorText(error.message), stack: error.stack && redactErrorText(error.stack) }
       return reply.code(500).send(body)
     })
 
-    app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found' }))
+    app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found', code: 'not_found' }))
   },
   { name: 'error-handler' },
 )

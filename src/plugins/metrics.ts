@@ -10,6 +10,10 @@ export interface AppMetrics {
   twoFactorFailures: Counter
   rateLimitRejections: Counter<'limiter'>
   wsMessages: Counter<'direction'>
+  /** Rows deleted by housekeeping, by table. */
+  housekeepingRowsRemoved: Counter<'table'>
+  /** Housekeeping runs on this instance, by result (success, failure). */
+  housekeepingRuns: Counter<'result'>
 }
 
 declare module 'fastify' {
@@ -51,6 +55,8 @@ export default fp(
       twoFactorFailures: new Counter({ name: 'auth_2fa_failures_total', help: 'Wrong 2FA codes', registers: [registry] }),
       rateLimitRejections: new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused by a limiter (429) or by load shedding (503), by limiter', labelNames: ['limiter'] as const, registers: [registry] }),
       wsMessages: new Counter({ name: 'ws_messages_total', help: 'WebSocket frames by direction', labelNames: ['direction'] as const, registers: [registry] }),
+      housekeepingRowsRemoved: new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows deleted by housekeeping, by table', labelNames: ['table'] as const, registers: [registry] }),
+      housekeepingRuns: new Counter({ name: 'housekeeping_runs_total', help: 'Housekeeping runs on this instance, by result', labelNames: ['result'] as const, registers: [registry] }),
     }
     new Gauge({
       name: 'ws_connections',
@@ -127,7 +133,7 @@ export default fp(
         if (NO_PRESSURE_PATHS.some((path) => request.url.startsWith(path))) return undefined
         metrics.rateLimitRejections.inc({ limiter: 'load_shedding' })
         reply.code(503).header('retry-after', '10')
-        return { detail: 'Server is under heavy load; retry shortly' }
+        return { detail: 'Server is under heavy load; retry shortly', code: 'service_unavailable' }
       }) as unknown as () => void,
     })
 
@@ -136,7 +142,7 @@ export default fp(
       if (requireToken) {
         const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]
         if (!tokenHash || !presented || !safeEqual(sha256(presented), tokenHash)) {
-          return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Metrics need the METRICS_TOKEN bearer token' })
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ detail: 'Metrics need the METRICS_TOKEN bearer token', code: 'not_authenticated' })
         }
       }
       return reply.type(registry.contentType).send(await registry.metrics())

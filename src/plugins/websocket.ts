@@ -40,7 +40,7 @@ function originGuard(config: Config) {
       if (originOf(`http://${request.host}`) === origin || originOf(`https://${request.host}`) === origin) return
     }
     request.log.warn({ origin: header.slice(0, 200) }, 'websocket handshake from a foreign origin refused')
-    throw new Errors.Forbidden('WebSocket connections from this origin are not allowed')
+    throw new Errors.OriginNotAllowed('WebSocket connections from this origin are not allowed')
   }
 }
 

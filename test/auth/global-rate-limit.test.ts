@@ -16,7 +16,7 @@ describe('global rate limit', () => {
     await app.inject({ method: 'GET', url: '/api/v1/users/me', remoteAddress: ip })
     const limited = await app.inject({ method: 'GET', url: '/api/v1/users/me', remoteAddress: ip })
     expect(limited.statusCode).toBe(429)
-    expect(limited.json()).toEqual({ detail: expect.stringContaining('Rate limit exceeded') })
+    expect(limited.json()).toEqual({ detail: expect.stringContaining('Rate limit exceeded'), code: 'rate_limited' })
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
     expect(limited.headers['x-ratelimit-remaining']).toBe('0')
     // Health and docs stay reachable for probes and people.

@@ -88,7 +88,7 @@ describe('registration', () => {
     for (const username of [existing.username, existing.username.toUpperCase()]) {
       const response = await register({ ...newIdentity(), username })
       expect(response.statusCode, username).toBe(409)
-      expect(response.json()).toEqual({ detail: expect.any(String) })
+      expect(response.json()).toEqual({ detail: expect.any(String), code: expect.any(String) })
     }
   })
 
@@ -223,7 +223,7 @@ describe('login', () => {
     expect(unknownEmail.statusCode).toBe(401)
     expect(unknownUser.body).toBe(wrongPassword.body)
     expect(unknownEmail.body).toBe(wrongPassword.body)
-    expect(wrongPassword.json()).toEqual({ detail: expect.any(String) })
+    expect(wrongPassword.json()).toEqual({ detail: expect.any(String), code: expect.any(String) })
   })
 
   it('refuses an inactive user with 403', async () => {

@@ -21,7 +21,7 @@ function expectTooMany(response: { statusCode: number; headers: Record<string, u
   const retryAfter = Number(response.headers['retry-after'])
   expect(retryAfter).toBeGreaterThan(0)
   expect(retryAfter).toBeLessThanOrEqual(15 * 60)
-  expect(response.json()).toEqual({ detail: expect.any(String) })
+  expect(response.json()).toEqual({ detail: expect.any(String), code: 'rate_limited' })
 }
 
 describe('per-IP login limit', () => {

@@ -61,7 +61,7 @@ describe('refresh tokens', () => {
     expect((await refresh(user.tokens.refresh_token)).statusCode).toBe(200)
     const again = await refresh(user.tokens.refresh_token)
     expect(again.statusCode).toBe(401)
-    expect(again.json()).toEqual({ detail: expect.any(String) })
+    expect(again.json()).toEqual({ detail: expect.any(String), code: 'invalid_refresh_token' })
   })
 
   it('revoke the whole family when a rotated token comes back: the newest token of the family fails too', async () => {

@@ -9,7 +9,7 @@ describe('error shapes', () => {
     const app = await context.buildApp()
     const response = await app.inject({ method: 'GET', url: '/api/v1/nope' })
     expect(response.statusCode).toBe(404)
-    expect(response.json()).toEqual({ detail: 'Not Found' })
+    expect(response.json()).toEqual({ detail: 'Not Found', code: 'not_found' })
   })
 
   it('answers a schema violation with 422 and a FastAPI-style list of {loc, msg, type}', async () => {
@@ -30,13 +30,13 @@ describe('error shapes', () => {
     const app = await context.buildApp({ BODY_LIMIT_BYTES: '2048' })
     const malformed = await app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username_or_email":' })
     expect(malformed.statusCode).toBe(400)
-    expect(malformed.json()).toEqual({ detail: expect.stringContaining('Malformed JSON') })
+    expect(malformed.json()).toEqual({ detail: expect.stringContaining('Malformed JSON'), code: 'malformed_request' })
     const wrongType = await app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'text/plain' }, payload: 'hello' })
     expect(wrongType.statusCode).toBe(415)
-    expect(wrongType.json()).toEqual({ detail: expect.any(String) })
+    expect(wrongType.json()).toEqual({ detail: expect.any(String), code: expect.any(String) })
     const tooBig = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: 'x'.repeat(4096), password: 'y' } })
     expect(tooBig.statusCode).toBe(413)
-    expect(tooBig.json()).toEqual({ detail: expect.any(String) })
+    expect(tooBig.json()).toEqual({ detail: expect.any(String), code: expect.any(String) })
   })
 
   it('hides a crash behind 500 {"detail":"Internal Server Error"} with the request id, without a stack', async () => {
@@ -52,7 +52,7 @@ describe('error shapes', () => {
     const response = await fresh.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'req-123' } })
     await fresh.close()
     expect(response.statusCode).toBe(500)
-    expect(response.json()).toEqual({ detail: 'Internal Server Error', request_id: 'req-123' })
+    expect(response.json()).toEqual({ detail: 'Internal Server Error', code: 'internal_error', request_id: 'req-123' })
     expect(response.body).not.toContain('secret internals')
     expect(response.headers['x-request-id']).toBe('req-123')
   })

@@ -54,7 +54,7 @@ describe('web console serving', () => {
     for (const url of ['/assets/missing.js', '/api/v1/nothing', '/no-such-page', '/assets/../index.html']) {
       const response = await app.inject({ url })
       expect(response.statusCode, url).toBe(404)
-      expect(response.json()).toEqual({ detail: 'Not Found' })
+      expect(response.json()).toEqual({ detail: 'Not Found', code: 'not_found' })
     }
     // The console is not part of the API description.
     const paths = Object.keys((await app.inject({ url: '/api/openapi.json' })).json().paths as object)

@@ -39,7 +39,7 @@ describe('mail plugin and dev outbox route', () => {
     const response = await app.inject({ method: 'GET', url: '/api/v1/dev/outbox' })
 
     expect(response.statusCode).toBe(404)
-    expect(response.json()).toEqual({ detail: 'Not Found' })
+    expect(response.json()).toEqual({ detail: 'Not Found', code: 'not_found' })
   })
 
   it('warns at boot when email is disabled, and closes the mailer with the app', async () => {

@@ -1,21 +1,12 @@
-import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createUser, loginAs, randomIp } from '../helpers/factories.js'
+import { sample } from '../helpers/metrics.js'
+import { listen } from '../helpers/network.js'
 import { useTestContext } from '../helpers/test-context.js'
 
 const context = useTestContext()
 const TOKEN = 'metrics-scrape-token-0123456789'
-
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels)
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (wanted.every(([key, value]) => line.includes(`${key}="${value}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return total
-}
 
 describe('metrics', () => {
   it('refuses /metrics without its token and serves it with the token', async () => {
@@ -44,8 +35,7 @@ describe('metrics', () => {
       await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { username_or_email: user.username, password: 'wrong-password!' } })
     }
     const tokens = await loginAs(app, user)
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const socket = new WebSocket(`ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/ws/metrics-client?token=${tokens.access_token}`)
+    const socket = new WebSocket(`${(await listen(app)).ws}/ws/metrics-client?token=${tokens.access_token}`)
     await new Promise((resolve) => socket.once('message', resolve))
     socket.send(JSON.stringify({ type: 'ping' }))
     await new Promise((resolve) => socket.once('message', resolve))
@@ -73,7 +63,7 @@ describe('metrics', () => {
     const shed = await app.inject({ method: 'GET', url: '/api/v1/users/me' })
     expect(shed.statusCode).toBe(503)
     expect(shed.headers['retry-after']).toBe('10')
-    expect(shed.json()).toEqual({ detail: expect.stringContaining('heavy load') })
+    expect(shed.json()).toEqual({ detail: expect.stringContaining('heavy load'), code: 'service_unavailable' })
     expect((await app.inject({ method: 'GET', url: '/api/v1/health/live' })).statusCode).toBe(200)
   })
 })

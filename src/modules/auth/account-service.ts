@@ -119,11 +119,11 @@ export function createAccountService(deps: AccountServiceDeps) {
           return verified.userId
         }
         const change = await oneTimeTokens.claim(tokenHash, 'change_email', now(), tx)
-        if (!change) throw new Errors.BadRequest('Invalid or expired token')
+        if (!change) throw new Errors.InvalidOrExpiredToken()
         const user = await users.findById(change.userId, tx)
-        if (!user?.pendingEmail) throw new Errors.BadRequest('Invalid or expired token')
+        if (!user?.pendingEmail) throw new Errors.InvalidOrExpiredToken()
         const taken = await users.findTaken(undefined, user.pendingEmail, user.id, tx)
-        if (taken.email) throw new Errors.Conflict('Email already registered')
+        if (taken.email) throw new Errors.EmailTaken()
         await users.patch(user.id, { email: user.pendingEmail, emailVerified: true, pendingEmail: null }, tx)
         // Links mailed to the old address must not vouch for the account any more.
         await oneTimeTokens.removeEmailLinks(user.id, tx)
@@ -163,7 +163,7 @@ export function createAccountService(deps: AccountServiceDeps) {
     async resetPassword(token: string, newPassword: string, client: ClientInfo): Promise<void> {
       const { user, dropCachedKeys } = await db.transaction(async (tx) => {
         const claimed = await oneTimeTokens.claim(sha256(token), 'password_reset', now(), tx)
-        if (!claimed) throw new Errors.BadRequest('Invalid or expired token')
+        if (!claimed) throw new Errors.InvalidOrExpiredToken()
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx)
       })
       await Promise.all([deps.invalidateUser(user.id), dropCachedKeys()])

@@ -126,7 +126,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     const reservation = await deps.limits.reservePassword(accountKeyOf(user, ''), client.ip)
     if (!(await verifyPassword(password, user.passwordHash))) {
       await audit.record({ action: 'auth.password_check_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { field } })
-      throw new Errors.BadRequest(field === 'current_password' ? 'Current password is incorrect' : 'Password is incorrect')
+      throw new Errors.IncorrectPassword(field === 'current_password' ? 'Current password is incorrect' : 'Password is incorrect')
     }
     await reservation.succeeded()
   }
@@ -210,7 +210,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await provePassword(user, proof.password, client)
       } else if (proof.code !== undefined) {
         if (!user.twoFaEnabled) throw new Errors.BadRequest('Two-factor authentication is off; confirm with your password')
-        if (!(await deps.verifySecondFactor(user, proof.code, client))) throw new Errors.BadRequest('Invalid code')
+        if (!(await deps.verifySecondFactor(user, proof.code, client))) throw new Errors.InvalidCode('Invalid code')
       } else {
         throw fieldError('password', 'Send "password", or "code" for a two-factor code')
       }
@@ -274,7 +274,7 @@ export function createAuthService(deps: AuthServiceDeps) {
      */
     async resetPassword(userId: number, next: string, client: ClientInfo, tx: Db) {
       const user = await users.findById(userId, tx)
-      if (!user) throw new Errors.BadRequest('Invalid or expired token')
+      if (!user) throw new Errors.InvalidOrExpiredToken()
       const problem = passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
       await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds) }, tx)

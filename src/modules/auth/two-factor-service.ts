@@ -97,7 +97,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     const rows = await db.select().from(twoFaChallenges).where(eq(twoFaChallenges.tokenHash, sha256(token))).limit(1)
     const challenge = rows[0]
     if (!challenge || challenge.expiresAt.getTime() <= now().getTime() || challenge.attempts >= MAX_CODE_ATTEMPTS) {
-      throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+      throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
     }
     return challenge
   }
@@ -112,7 +112,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       .set({ attempts: sql`${twoFaChallenges.attempts} + 1` })
       .where(and(eq(twoFaChallenges.id, challengeId), lt(twoFaChallenges.attempts, MAX_CODE_ATTEMPTS)))
       .returning({ attempts: twoFaChallenges.attempts })
-    if (!rows[0]) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+    if (!rows[0]) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
     return rows[0].attempts
   }
 
@@ -120,7 +120,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
   async function countFailure(challengeId: string, attempts: number, userId: number, ip: string): Promise<never> {
     if (attempts >= MAX_CODE_ATTEMPTS) await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challengeId))
     await audit.record({ action: 'auth.2fa_failed', actorId: userId, targetId: userId, ip, details: { attempts } })
-    throw new Errors.Unauthorized(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; log in again' : 'Invalid 2FA code')
+    throw attempts >= MAX_CODE_ATTEMPTS ? new Errors.InvalidChallenge('Too many wrong codes; log in again') : new Errors.InvalidSecondFactor('Invalid 2FA code')
   }
 
   async function requireUser(userId: number): Promise<UserRow> {
@@ -171,7 +171,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       await reservation.succeeded()
       // Deleting is the claim: of two requests racing with the right code, only one gets tokens.
       const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
-      if (claimed.length === 0) throw new Errors.Unauthorized('Invalid or expired 2FA challenge; log in again')
+      if (claimed.length === 0) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
       // How the session was proven, as the sessions list shows it.
       const method = !/^\d{6}$/.test(trimmed) ? 'password+recovery_code' : challenge.method === 'totp' ? 'password+totp' : 'password+email_code'
@@ -232,13 +232,13 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       if (user.twoFaEnabled && user.twoFaMethod === 'email') throw new Errors.Conflict('Two-factor authentication is already enabled')
       const pending = await oneTimeTokens.findActive(user.id, 'enable_2fa', now())
       const attempts = pending ? await oneTimeTokens.takeAttempt(pending.id, MAX_CODE_ATTEMPTS) : undefined
-      if (!pending || attempts === undefined) throw new Errors.BadRequest('No pending code; call enable-2fa without a body first')
+      if (!pending || attempts === undefined) throw new Errors.NothingPending('No pending code; call enable-2fa without a body first')
       if (!safeEqual(hashCode(`enable:${user.id}`, code.trim()), pending.tokenHash)) {
         if (attempts >= MAX_CODE_ATTEMPTS) await oneTimeTokens.remove(pending.id)
-        throw new Errors.BadRequest(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; request a new one' : 'Invalid code')
+        throw new Errors.InvalidCode(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; request a new one' : 'Invalid code')
       }
       const codes = await db.transaction(async (tx) => {
-        if (!(await oneTimeTokens.claim(pending.tokenHash, 'enable_2fa', now(), tx))) throw new Errors.BadRequest('Invalid code')
+        if (!(await oneTimeTokens.claim(pending.tokenHash, 'enable_2fa', now(), tx))) throw new Errors.InvalidCode('Invalid code')
         await users.patch(user.id, { twoFaEnabled: true, twoFaMethod: 'email' }, tx)
         await audit.record({ action: 'user.2fa_enabled', actorId: user.id, targetId: user.id, ip, details: { method: 'email' } }, tx)
         return issueRecoveryCodes(user.id, tx)
@@ -270,7 +270,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
 
     async confirmTotp(userId: number, code: string, ip: string): Promise<string[] | undefined> {
       const user = await requireUser(userId)
-      if (!user.totpPendingSecret) throw new Errors.BadRequest('No authenticator setup in progress; call totp/setup first')
+      if (!user.totpPendingSecret) throw new Errors.NothingPending('No authenticator setup in progress; call totp/setup first')
       const result = await db.transaction(async (tx) => {
         if (!(await matchUserTotp(user, code.trim(), user.totpPendingSecret, tx))) return undefined
         await users.patch(user.id, { totpSecret: user.totpPendingSecret, totpPendingSecret: null, twoFaEnabled: true, twoFaMethod: 'totp' }, tx)
@@ -278,7 +278,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
         const existing = await tx.select({ id: recoveryCodes.id }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)))
         return { codes: existing.length > 0 ? undefined : await issueRecoveryCodes(user.id, tx) }
       })
-      if (!result) throw new Errors.BadRequest('Invalid authenticator code')
+      if (!result) throw new Errors.InvalidCode('Invalid authenticator code')
       await deps.invalidateUser(user.id)
       await deps.notify(user, 'two-fa-enabled')
       return result.codes

@@ -9,7 +9,7 @@ const OutboxEntry = Type.Object({
   html: Type.String(),
   created_at: Type.String({ format: 'date-time' }),
 })
-const NotFound = Type.Object({ detail: Type.String() })
+const NotFound = Type.Object({ detail: Type.String(), code: Type.String() })
 
 /**
  * Development helpers; the app registers them under /api/v1/dev only when DEBUG is on.
@@ -29,7 +29,7 @@ const devRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
-      if (app.mailer.mode !== 'outbox') return reply.code(404).send({ detail: 'Not Found' })
+      if (app.mailer.mode !== 'outbox') return reply.code(404).send({ detail: 'Not Found', code: 'not_found' })
       return { items: [...app.mailer.outbox()] }
     },
   )

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { SessionRow } from '../../db/schema.js'
+import { Errors } from '../../lib/errors.js'
 import { ErrorDetail } from '../../lib/schemas.js'
 
 const SessionPublic = Type.Object({
@@ -52,7 +53,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       // Someone else's session answers like a missing one: ids are not an oracle.
       const ended = await app.sessions.end(request.params.id, 'revoked', { userId: request.user.id, actorId: request.user.id, ip: request.ip })
-      if (!ended) return reply.code(404).send({ detail: 'Session not found' })
+      if (!ended) throw new Errors.NotFound('Session not found')
       return reply.code(204).send(null)
     },
   )

@@ -78,8 +78,8 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   async function assertAvailable(username: string | undefined, email: string | undefined, exceptId?: number, tx: Db = db) {
     const taken = await users.findTaken(username, email, exceptId, tx)
-    if (taken.username) throw new Errors.Conflict('Username already registered')
-    if (taken.email) throw new Errors.Conflict('Email already registered')
+    if (taken.username) throw new Errors.UsernameTaken()
+    if (taken.email) throw new Errors.EmailTaken()
   }
 
   async function insertUser(values: NewUserRow, ip: string, action: string, actorId: number | null): Promise<UserRow> {
@@ -111,7 +111,7 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   /** Loads the target of an action on someone else, hiding existence from those who may not look. */
   async function loadTarget(actor: Actor, userId: number): Promise<UserRow> {
-    if (actor.id !== userId && !hasPermission(actor.role, 'users:read')) throw new Errors.Forbidden('Not enough permissions')
+    if (actor.id !== userId && !hasPermission(actor.role, 'users:read')) throw new Errors.InsufficientPermissions('Not enough permissions')
     const target = await users.findById(userId)
     if (!target) throw new Errors.NotFound('User not found')
     return target
@@ -121,7 +121,7 @@ export function createUsersService(deps: UsersServiceDeps) {
   async function assertNotLastSuperadmin(target: UserRow, tx: Db): Promise<void> {
     if (target.role !== 'superadmin' || !target.isActive) return
     if ((await users.countActiveSuperadminsForUpdate(tx)) <= 1) {
-      throw new Errors.Forbidden('The last active superadmin cannot be demoted, deactivated or deleted')
+      throw new Errors.LastSuperadmin()
     }
   }
 
@@ -136,7 +136,7 @@ export function createUsersService(deps: UsersServiceDeps) {
 
     async createByAdmin(actor: Actor, body: AdminCreateUserBody, ip: string): Promise<UserRow> {
       const role = body.role ?? 'user'
-      if (role !== 'user' && !hasPermission(actor.role, 'roles:write')) throw new Errors.Forbidden('Only a superadmin can create users with elevated roles')
+      if (role !== 'user' && !hasPermission(actor.role, 'roles:write')) throw new Errors.InsufficientPermissions('Only a superadmin can create users with elevated roles')
       const values = await prepareNewUser(body)
       return insertUser(
         {
@@ -163,7 +163,7 @@ export function createUsersService(deps: UsersServiceDeps) {
     async update(actor: Actor, userId: number, body: UpdateUserBody, ip: string): Promise<UserRow> {
       const target = await loadTarget(actor, userId)
       const self = actor.id === target.id
-      if (!self && !canManage(actor, target)) throw new Errors.Forbidden('You cannot manage this user')
+      if (!self && !canManage(actor, target)) throw new Errors.InsufficientPermissions('You cannot manage this user')
       if (body.role !== undefined && body.role !== target.role) {
         throw new Errors.Forbidden('Roles change only through PUT /api/v1/users/update/{user_id}/role (superadmin)')
       }
@@ -234,7 +234,7 @@ export function createUsersService(deps: UsersServiceDeps) {
     },
 
     async changeRole(actor: Actor, userId: number, role: Role, ip: string): Promise<UserRow> {
-      if (!hasPermission(actor.role, 'roles:write')) throw new Errors.Forbidden('Only a superadmin can change roles')
+      if (!hasPermission(actor.role, 'roles:write')) throw new Errors.InsufficientPermissions('Only a superadmin can change roles')
       const target = await loadTarget(actor, userId)
       if (target.role === role) return target
       const updated = await db.transaction(async (tx) => {
@@ -250,7 +250,7 @@ export function createUsersService(deps: UsersServiceDeps) {
 
     async delete(actor: Actor, userId: number, ip: string): Promise<void> {
       const target = await loadTarget(actor, userId)
-      if (!canManage(actor, target)) throw new Errors.Forbidden('You cannot delete this user')
+      if (!canManage(actor, target)) throw new Errors.InsufficientPermissions('You cannot delete this user')
       await db.transaction(async (tx) => {
         await assertNotLastSuperadmin(target, tx)
         await audit.record({ action: 'user.delete', actorId: actor.id, targetId: target.id, ip, details: { username: target.username, role: target.role } }, tx)
