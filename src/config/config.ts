@@ -113,6 +113,12 @@ export interface Config {
   readonly maxEventLoopDelayMs: number
   /** Load shedding: answer 503 above this heap size (0 turns it off). */
   readonly maxHeapUsedBytes: number
+  /** Minutes between housekeeping runs (expired sessions, tokens, challenges, old audit entries); 0 turns the schedule off. */
+  readonly housekeepingIntervalMinutes: number
+  /** Audit entries older than this many days are deleted by housekeeping. */
+  readonly auditRetentionDays: number
+  /** Rows deleted per statement by housekeeping, so a large backlog never holds many locks at once. */
+  readonly housekeepingBatchSize: number
 }
 
 const packageVersion = (): string => {
@@ -238,6 +244,10 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     metricsPort: env.optionalString('METRICS_PORT') === undefined ? undefined : env.int('METRICS_PORT', 9464, { min: 1, max: 65535 }),
     maxEventLoopDelayMs: env.int('MAX_EVENT_LOOP_DELAY_MS', 0, { min: 0, max: 60_000 }),
     maxHeapUsedBytes: env.int('MAX_HEAP_USED_BYTES', 0, { min: 0, max: 64 * 1024 ** 3 }),
+    // Up to a week: longer gaps would let expired rows pile up, and setInterval cannot wait past 24 days anyway.
+    housekeepingIntervalMinutes: env.number('HOUSEKEEPING_INTERVAL_MINUTES', 60, { min: 0, max: 7 * 24 * 60 }),
+    auditRetentionDays: env.number('AUDIT_RETENTION_DAYS', 365, { min: 1, max: 36_500 }),
+    housekeepingBatchSize: env.int('HOUSEKEEPING_BATCH_SIZE', 1000, { min: 1, max: 100_000 }),
   }
   if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
     throw new ConfigError('SMTP_TLS and SMTP_SSL are exclusive: STARTTLS (587) or implicit TLS (465), not both')
@@ -246,6 +256,10 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     throw new ConfigError(
       'WORKERS > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process stores belong to one process',
     )
+  }
+  // Below 0.6 s a run would start before the last one had a chance to finish; 0 is the way to turn it off.
+  if (config.housekeepingIntervalMinutes > 0 && config.housekeepingIntervalMinutes < 0.01) {
+    throw new ConfigError(`HOUSEKEEPING_INTERVAL_MINUTES must be 0 (off) or at least 0.01 (got ${config.housekeepingIntervalMinutes})`)
   }
   if (config.workers > 1 && config.redisUrl === undefined) {
     throw new ConfigError('WORKERS > 1 needs REDIS_URL so rate limits, revocations and WebSocket rooms are shared')

@@ -1,0 +1,200 @@
+import { Queue, Worker } from 'bullmq'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import { createHousekeepingService, HOUSEKEEPING_TABLES, type HousekeepingResult } from '../modules/housekeeping/housekeeping-service.js'
+
+export type HousekeepingSchedule = 'queue' | 'timer' | 'off'
+
+export interface Housekeeping {
+  /**
+   * queue: a BullMQ job scheduler in Redis, one job per interval for the whole cluster; timer: an in-process
+   * interval (no Redis); off: HOUSEKEEPING_INTERVAL_MINUTES=0.
+   */
+  readonly schedule: HousekeepingSchedule
+  /** Runs once now on this instance, counted, logged and audited like a scheduled run. */
+  run(): Promise<HousekeepingResult>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    housekeeping: Housekeeping
+  }
+}
+
+type Trigger = { via: 'timer' | 'queue' | 'manual'; jobId?: string | undefined }
+
+interface Scheduler {
+  close(): Promise<void>
+}
+
+const QUEUE_NAME = 'housekeeping'
+const SCHEDULER_ID = 'housekeeping'
+// Finished jobs stay a week (at most 200) so an operator can see recent runs and their counts in Redis.
+const KEEP_JOBS = { age: 7 * 24 * 3600, count: 200 }
+const REDIS_ERROR_LOG_INTERVAL_MS = 5_000
+
+/**
+ * Deletes expired sessions, tokens, challenges and old audit entries every HOUSEKEEPING_INTERVAL_MINUTES,
+ * once per interval for the whole cluster: with Redis a BullMQ job scheduler makes one job per interval
+ * and one worker takes it; without Redis there is a single process, and an in-process timer does it.
+ */
+export default fp(
+  async function housekeepingPlugin(app: FastifyInstance) {
+    const { config } = app
+    const service = createHousekeepingService({ db: app.db, config, audit: app.repositories.audit, now: app.now })
+    const intervalMs = Math.round(config.housekeepingIntervalMinutes * 60_000)
+    const schedule: HousekeepingSchedule = intervalMs === 0 ? 'off' : config.redisUrl ? 'queue' : 'timer'
+    // Aborted first thing at close, so a long run stops between two batches instead of holding shutdown.
+    const shutdown = new AbortController()
+
+    const runOnce = async (trigger: Trigger): Promise<HousekeepingResult> => {
+      const started = performance.now()
+      try {
+        const result = await service.run({ signal: shutdown.signal })
+        // Every table every time, zeros included, so each series exists from the first run on.
+        for (const table of HOUSEKEEPING_TABLES) app.metrics.housekeepingRowsRemoved.inc({ table }, result.removed[table])
+        app.metrics.housekeepingRuns.inc({ result: result.stopped ? 'stopped' : 'success' })
+        app.log.info(
+          {
+            via: trigger.via,
+            job_id: trigger.jobId,
+            removed: result.removed,
+            total: result.total,
+            stopped: result.stopped,
+            duration_ms: Math.round(performance.now() - started),
+          },
+          'housekeeping finished',
+        )
+        return result
+      } catch (error) {
+        app.metrics.housekeepingRuns.inc({ result: 'failure' })
+        app.log.error({ err: error, via: trigger.via, job_id: trigger.jobId }, 'housekeeping failed')
+        throw error
+      }
+    }
+
+    app.decorate('housekeeping', { schedule, run: () => runOnce({ via: 'manual' }) } satisfies Housekeeping)
+    if (schedule === 'off') return
+
+    let scheduler: Scheduler | undefined
+    // Started once every plugin is in place, and only by an app that is actually going to run.
+    app.addHook('onReady', async () => {
+      scheduler =
+        schedule === 'queue'
+          ? startQueue({ url: config.redisUrl!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
+          : startTimer(intervalMs, runOnce)
+      app.log.info({ schedule, interval_minutes: config.housekeepingIntervalMinutes }, 'housekeeping scheduled')
+    })
+    app.addHook('onClose', async () => {
+      shutdown.abort()
+      await scheduler?.close()
+    })
+  },
+  { name: 'housekeeping', dependencies: ['database', 'services', 'metrics'] },
+)
+
+/** Embedded mode: one process owns the database, so a plain interval runs it exactly once per interval. */
+function startTimer(intervalMs: number, runOnce: (trigger: Trigger) => Promise<HousekeepingResult>): Scheduler {
+  let running: Promise<unknown> | undefined
+  const timer = setInterval(() => {
+    // A run that outlasts the interval is not stacked on: the tick is skipped.
+    if (running) return
+    // runOnce has logged and counted a failure already; the next tick tries again.
+    running = runOnce({ via: 'timer' })
+      .catch(() => undefined)
+      .finally(() => {
+        running = undefined
+      })
+  }, intervalMs)
+  // Housekeeping alone must never keep a process (a script, a test) alive.
+  timer.unref()
+  return {
+    async close() {
+      clearInterval(timer)
+      await running
+    },
+  }
+}
+
+interface QueueOptions {
+  url: string
+  keyPrefix: string
+  intervalMs: number
+  runOnce: (trigger: Trigger) => Promise<HousekeepingResult>
+  logger: FastifyBaseLogger
+}
+
+/**
+ * Redis mode. Every instance upserts the same job scheduler (idempotent), which keeps exactly one job per
+ * interval slot, with an id made from the slot's time ("repeat:housekeeping:<ms>"), so two instances cannot
+ * create two jobs for one slot. A job is locked by the one worker that takes it; a job whose worker died
+ * mid-run is taken over once (BullMQ's stalled-job check), which is safe since the deletes are idempotent.
+ */
+function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
+  // The same connection set-up as the mail queue (src/mail/mailer.ts): BullMQ wants its own prefix and
+  // maxRetriesPerRequest: null; the producer does not buffer while Redis is away, the worker waits for it.
+  const prefix = keyPrefix.replace(/:+$/, '') || 'bull'
+  const producer = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: false })
+  const consumer = new Redis(url, { maxRetriesPerRequest: null })
+
+  let lastErrorLog = 0
+  const reportError = (error: Error) => {
+    // ioredis reports every reconnect attempt; one line every few seconds is enough.
+    const now = Date.now()
+    if (now - lastErrorLog < REDIS_ERROR_LOG_INTERVAL_MS) return
+    lastErrorLog = now
+    logger.warn({ err: { message: error.message } }, 'housekeeping queue: redis unavailable')
+  }
+
+  const queue = new Queue(QUEUE_NAME, { connection: producer, prefix })
+  const worker = new Worker(
+    QUEUE_NAME,
+    async (job) => {
+      const result = await runOnce({ via: 'queue', jobId: job.id })
+      return result.removed
+    },
+    { connection: consumer, prefix, concurrency: 1 },
+  )
+  queue.on('error', reportError)
+  worker.on('error', reportError)
+
+  let upserting = false
+  const upsertScheduler = async () => {
+    if (upserting) return
+    upserting = true
+    try {
+      // startDate only counts when the scheduler is new (or its interval changed): the first run comes one
+      // interval after the first instance starts, and later starts and reconnects keep the slots as they are.
+      await queue.upsertJobScheduler(
+        SCHEDULER_ID,
+        { every: intervalMs, startDate: Date.now() + intervalMs },
+        { name: QUEUE_NAME, data: {}, opts: { attempts: 1, removeOnComplete: KEEP_JOBS, removeOnFail: KEEP_JOBS } },
+      )
+    } catch (error) {
+      reportError(error as Error)
+    } finally {
+      upserting = false
+    }
+  }
+  // On every (re)connection: if Redis came back empty (no persistence), the scheduler is made again.
+  producer.on('ready', () => void upsertScheduler())
+
+  return {
+    async close() {
+      // The worker finishes the job it holds (told to stop between batches already); the schedule stays in
+      // Redis for the other instances. While Redis is away BullMQ would wait for it forever, so closing is
+      // forced and bounded then.
+      const live = producer.status === 'ready' && consumer.status === 'ready'
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, live ? 10_000 : 1_000)
+      })
+      await Promise.race([Promise.allSettled([worker.close(!live), queue.close()]), deadline])
+      clearTimeout(timer)
+      // BullMQ leaves connections it was given open; nothing is pending on them any more.
+      producer.disconnect()
+      consumer.disconnect()
+    },
+  }
+}
