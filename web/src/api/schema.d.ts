@@ -331,7 +331,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -339,12 +339,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -352,12 +357,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -365,12 +375,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -378,8 +393,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -440,7 +460,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -448,12 +468,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -461,12 +486,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -474,12 +504,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -487,8 +522,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -541,7 +581,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -549,12 +589,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -562,12 +607,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -575,8 +625,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -624,7 +679,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -632,8 +687,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -675,7 +735,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -683,12 +743,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -696,12 +761,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -709,8 +779,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -765,7 +840,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -773,12 +848,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -786,12 +866,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -799,8 +884,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -848,7 +938,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -856,12 +946,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -869,12 +964,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -882,8 +982,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -939,7 +1044,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -947,12 +1052,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -960,12 +1070,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -973,12 +1088,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -986,12 +1106,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -999,12 +1124,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1012,8 +1142,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1066,7 +1201,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1074,12 +1209,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1087,12 +1227,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1100,12 +1245,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1113,12 +1263,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1126,12 +1281,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1139,8 +1299,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1182,7 +1347,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1190,12 +1355,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1203,12 +1373,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1216,8 +1391,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1267,7 +1447,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1275,12 +1455,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1288,12 +1473,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1301,12 +1491,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1314,12 +1509,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1327,8 +1527,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1384,7 +1589,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1392,12 +1597,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1405,12 +1615,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1418,12 +1633,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1431,12 +1651,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1444,8 +1669,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1494,7 +1724,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1502,12 +1732,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1515,12 +1750,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1528,12 +1768,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1541,12 +1786,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1554,12 +1804,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1567,8 +1822,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1616,7 +1876,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1624,12 +1884,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1637,12 +1902,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1650,8 +1920,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1693,7 +1968,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1701,12 +1976,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1714,12 +1994,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1727,12 +2012,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1740,8 +2030,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1790,7 +2085,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1798,12 +2093,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1811,12 +2111,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1824,8 +2129,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1875,7 +2185,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1883,12 +2193,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1896,12 +2211,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1909,8 +2229,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -1965,7 +2290,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1973,12 +2298,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1986,12 +2316,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1999,12 +2334,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2012,12 +2352,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2025,14 +2370,272 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your live sessions, most recently used first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Opaque session id (the `sid` of its access tokens) */
+                            id: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description Updated at most once a minute
+                             */
+                            last_used_at: string;
+                            /** @description Address of the last use */
+                            ip: string | null;
+                            user_agent: string | null;
+                            /** @description Parsed from the user agent, e.g. "Firefox on Linux" */
+                            device: string | null;
+                            /** @description How the session was proven, in order: `password`, `password+totp`, `password+email_code`, `password+recovery_code`, ... */
+                            auth_methods: string[];
+                            /** @description The session of the token making this request */
+                            current: boolean;
+                        }[];
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Sign out every session but this one */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Sign one of your sessions out: its tokens stop working at once and its sockets close */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string | unknown[];
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -2090,7 +2693,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2098,12 +2701,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2111,8 +2719,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2181,7 +2794,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2189,12 +2802,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2202,8 +2820,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2256,7 +2879,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2264,12 +2887,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2277,12 +2905,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2290,12 +2923,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2303,8 +2941,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2380,7 +3023,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2388,12 +3031,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2401,12 +3049,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2414,8 +3067,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2500,7 +3158,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2508,12 +3166,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2521,12 +3184,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2534,12 +3202,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2547,8 +3220,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2622,7 +3300,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2630,12 +3308,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2643,12 +3326,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2656,8 +3344,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2725,7 +3418,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2733,12 +3426,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2746,12 +3444,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2759,12 +3462,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2772,8 +3480,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -2876,7 +3589,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2884,12 +3597,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2897,12 +3615,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2910,12 +3633,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2923,12 +3651,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2936,8 +3669,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3012,7 +3750,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3020,12 +3758,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3033,12 +3776,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3046,12 +3794,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3059,8 +3812,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3102,7 +3860,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3110,12 +3868,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3123,12 +3886,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3136,12 +3904,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3149,8 +3922,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3201,7 +3979,7 @@ export interface paths {
                         }[];
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3209,12 +3987,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3222,8 +4005,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3281,7 +4069,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3289,12 +4077,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3302,12 +4095,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3315,12 +4113,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3328,12 +4131,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -3341,8 +4149,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3383,7 +4196,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3391,12 +4204,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3404,12 +4222,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3417,12 +4240,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3430,8 +4258,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3494,7 +4327,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3502,12 +4335,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3515,12 +4353,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3528,8 +4371,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3577,7 +4425,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3585,12 +4433,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3598,12 +4451,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3611,8 +4469,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3663,7 +4526,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3671,12 +4534,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3684,12 +4552,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
-                /** @description Error: `detail` says what was wrong */
+                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3697,8 +4570,13 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string | unknown[];
-                            /** @description Stable machine-readable code, e.g. `reauthentication_required` */
-                            code?: string;
+                            /**
+                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                             * @enum {string}
+                             */
+                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                            /** @description On 500s: the id to look for in the logs */
+                            request_id?: string;
                         };
                     };
                 };
@@ -3755,6 +4633,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             detail: string;
+                            code: string;
                         };
                     };
                 };
