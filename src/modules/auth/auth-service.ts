@@ -79,10 +79,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     )
     if (rotatedFrom) await refreshTokens.setReplacedBy(rotatedFrom, id, tx)
     return {
-      access_token: tokens.issue(user, session.id, session.authTime),
+      access_token: tokens.issue(user, session.id, session.authTime, session.expiresAt),
       refresh_token: refreshToken,
       token_type: 'bearer',
-      expires_in: tokens.ttlSeconds,
+      expires_in: tokens.lifetime(session.expiresAt),
     }
   }
 
@@ -172,9 +172,10 @@ export function createAuthService(deps: AuthServiceDeps) {
       const row = await refreshTokens.findByHash(sha256(presented))
       if (!row) throw new Errors.InvalidRefreshToken()
       const at = now()
-      if (row.revokedAt || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
+      if (row.revokedAt) throw new Errors.InvalidRefreshToken()
+      // The session first: one past its absolute end is ended (and audited) here, whatever its token says.
       const session = await deps.sessions.usable(row.familyId, client)
-      if (!session) throw new Errors.InvalidRefreshToken()
+      if (!session || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
       const user = await users.findById(row.userId)
       if (!user || !user.isActive) throw new Errors.InvalidRefreshToken()
       if (await refreshTokens.markUsed(row.id, at)) {
@@ -264,8 +265,14 @@ export function createAuthService(deps: AuthServiceDeps) {
       await deps.notify(updated!, 'password-changed')
       // The current password was just proven, so the new token carries a fresh proof time.
       // The current password was just proven: the session records it, and its new token carries it.
-      const authTime = sessionId ? await db.transaction((tx) => deps.sessions.recordProof(sessionId, 'password', tx)) : now()
-      return { access_token: tokens.issue(updated!, sessionId ?? '', authTime), token_type: 'bearer' as const, expires_in: tokens.ttlSeconds }
+      const session = sessionId ? await deps.sessions.usable(sessionId, client) : undefined
+      if (!session) throw new Errors.InvalidToken()
+      const authTime = await db.transaction((tx) => deps.sessions.recordProof(session.id, 'password', tx))
+      return {
+        access_token: tokens.issue(updated!, session.id, authTime, session.expiresAt),
+        token_type: 'bearer' as const,
+        expires_in: tokens.lifetime(session.expiresAt),
+      }
     },
 
     /**

@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, isNull, lt } from 'drizzle-orm'
 import type { Db } from '../../db/database.js'
 import { refreshTokens } from '../../db/schema.js'
 
@@ -46,7 +46,7 @@ export function createRefreshTokensRepository(db: Db) {
     },
 
     async deleteExpired(before: Date, tx: Db = db) {
-      await tx.delete(refreshTokens).where(sql`${refreshTokens.expiresAt} < ${before}`)
+      await tx.delete(refreshTokens).where(lt(refreshTokens.expiresAt, before))
     },
   }
 }

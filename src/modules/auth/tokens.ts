@@ -39,10 +39,17 @@ export function createAccessTokens(config: Config, now: () => Date) {
 
   return {
     ttlSeconds,
-    issue(user: { id: number; tokenVersion: number }, sessionId: string, authTime: Date): string {
+    /** Seconds an access token issued now lives: the configured lifetime, cut at the session's end. */
+    lifetime(notAfter?: Date): number {
+      if (!notAfter) return ttlSeconds
+      return Math.max(0, Math.min(ttlSeconds, Math.floor(notAfter.getTime() / 1000) - Math.floor(now().getTime() / 1000)))
+    },
+    /** An access token of a session; it never outlives the session's absolute end (`notAfter`). */
+    issue(user: { id: number; tokenVersion: number }, sessionId: string, authTime: Date, notAfter?: Date): string {
       const iat = Math.floor(now().getTime() / 1000)
       const auth_time = Math.floor(authTime.getTime() / 1000)
-      return sign({ sub: String(user.id), ver: user.tokenVersion, sid: sessionId, typ: 'access', jti: randomUUID(), iat, exp: iat + ttlSeconds, auth_time })
+      const exp = Math.min(iat + ttlSeconds, notAfter ? Math.floor(notAfter.getTime() / 1000) : Number.MAX_SAFE_INTEGER)
+      return sign({ sub: String(user.id), ver: user.tokenVersion, sid: sessionId, typ: 'access', jti: randomUUID(), iat, exp, auth_time })
     },
     /** Returns the claims, or undefined for anything that is not a valid, unexpired access token. */
     verify(token: string): AccessClaims | undefined {

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm'
 import type { Db } from '../../db/database.js'
 import { refreshTokens, sessions, type SessionRow } from '../../db/schema.js'
 
@@ -43,12 +43,19 @@ export function createSessionsRepository(db: Db) {
       return rows.map((row) => row.id)
     },
 
-    /** Records a use, at most once a minute (the condition keeps instances from writing it twice). */
-    async touch(id: string, at: Date, ip: string, userAgent: string | null, tx: Db = db): Promise<void> {
-      await tx
+    /**
+     * Records a use, at most once a minute (the condition keeps instances from writing it twice).
+     * Returns the session's last use as stored, written now or not, or undefined for an unknown session.
+     */
+    async touch(id: string, at: Date, ip: string, userAgent: string | null, tx: Db = db): Promise<Date | undefined> {
+      const written = await tx
         .update(sessions)
         .set({ lastUsedAt: at, ip, userAgent })
-        .where(and(eq(sessions.id, id), sql`${sessions.lastUsedAt} < ${new Date(at.getTime() - 60_000)}`))
+        .where(and(eq(sessions.id, id), lt(sessions.lastUsedAt, new Date(at.getTime() - 60_000))))
+        .returning({ lastUsedAt: sessions.lastUsedAt })
+      if (written[0]) return written[0].lastUsedAt
+      const rows = await tx.select({ lastUsedAt: sessions.lastUsedAt }).from(sessions).where(eq(sessions.id, id)).limit(1)
+      return rows[0]?.lastUsedAt
     },
 
     async recordProof(id: string, at: Date, method: string, tx: Db = db): Promise<void> {
@@ -63,7 +70,8 @@ export function createSessionsRepository(db: Db) {
       const conditions = [eq(sessions.id, id), isNull(sessions.endedAt)]
       if (userId !== undefined) conditions.push(eq(sessions.userId, userId))
       const [row] = await tx.update(sessions).set({ endedAt: at, endReason: reason }).where(and(...conditions)).returning()
-      await revokeTokens([id], at, tx)
+      // Only a session this call really ended: someone else's id must not touch its owner's tokens.
+      if (row) await revokeTokens([id], at, tx)
       return row
     },
 

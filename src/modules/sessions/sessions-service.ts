@@ -34,8 +34,9 @@ const TOUCH_INTERVAL_MS = 60_000
 export function createSessionsService(deps: SessionsServiceDeps) {
   const { db, config, sessions, audit, now } = deps
   const lifetimeMs = config.sessionMaxLifetimeHours * 60 * 60 * 1000
-  // In-process throttle in front of the conditional UPDATE: most requests never reach the database.
-  const touched = new Map<string, number>()
+  // The last use of each session as stored, known in this process: most requests then never reach the
+  // database, and a write happens on the first use more than a minute after the stored one.
+  const lastUse = new Map<string, number>()
 
   async function endWithAudit(userId: number, ids: string[], reason: EndReason, actorId: number | null, ip: string | undefined, tx: Db) {
     for (const id of ids) {
@@ -93,11 +94,21 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     /** Records a use of the session (last use, IP, client), at most once a minute per session. */
     touch(sessionId: string, client: SessionClient): void {
       const at = now()
-      const last = touched.get(sessionId) ?? 0
-      if (at.getTime() - last < TOUCH_INTERVAL_MS) return
-      touched.set(sessionId, at.getTime())
-      if (touched.size > 50_000) touched.clear()
-      sessions.touch(sessionId, at, client.ip.slice(0, 64), client.userAgent?.slice(0, 255) ?? null).catch((error: unknown) => deps.onError(error, 'session touch failed'))
+      const last = lastUse.get(sessionId)
+      if (last !== undefined && at.getTime() - last < TOUCH_INTERVAL_MS) return
+      if (lastUse.size > 50_000) lastUse.clear()
+      // Until the answer comes, the attempt stands in for the stored value, so a burst writes once.
+      lastUse.set(sessionId, at.getTime())
+      sessions
+        .touch(sessionId, at, client.ip.slice(0, 64), client.userAgent?.slice(0, 255) ?? null)
+        .then((stored) => {
+          if (stored) lastUse.set(sessionId, stored.getTime())
+          else lastUse.delete(sessionId)
+        })
+        .catch((error: unknown) => {
+          lastUse.delete(sessionId)
+          deps.onError(error, 'session touch failed')
+        })
     },
 
     async list(userId: number): Promise<SessionRow[]> {
