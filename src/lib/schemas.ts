@@ -13,3 +13,14 @@ export const ErrorDetail = Type.Object(
 )
 
 export const Message = Type.Object({ detail: Type.String() })
+
+/** A 429: the error body plus the headers that say when to come back. */
+export const RateLimited = Type.Object(ErrorDetail.properties, {
+  description: 'Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds',
+  headers: {
+    'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' },
+    'X-RateLimit-Limit': { type: 'integer', description: 'Requests allowed in the window' },
+    'X-RateLimit-Remaining': { type: 'integer', description: 'Requests left in the window' },
+    'X-RateLimit-Reset': { type: 'integer', description: 'Seconds until the window resets' },
+  },
+})

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors } from '../lib/errors.js'
-import { ErrorDetail } from '../lib/schemas.js'
+import { ErrorDetail, RateLimited } from '../lib/schemas.js'
 import { hasPermission } from '../modules/auth/permissions.js'
 import { toPrincipal, type ApiKeyScope, type AuthContext, type Principal } from '../modules/auth/principal.js'
 import { ACCESS_KINDS, securityOf, type RouteAccess } from '../modules/auth/route-access.js'
@@ -43,16 +43,24 @@ export interface AuthPluginOptions {
 
 const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value])
 
-/** Adds the security requirement and the error answers that the declared access implies. */
-function documentAccess(schema: FastifySchema | undefined, rule: RouteAccess): FastifySchema {
-  const base = schema ?? {}
+/** Paths the global rate limit never counts (probes): they cannot answer 429. */
+const UNLIMITED_PREFIX = '/api/v1/health'
+
+/**
+ * Writes into a route's OpenAPI what its declaration implies: the security requirement, and every
+ * error answer it can give (401/403 for signed-in routes, 422 where there is input to validate, 429
+ * with its headers wherever a limit applies). Answers a route declares itself are kept.
+ */
+function documentAccess(route: RouteOptions, rule: RouteAccess): FastifySchema {
+  const base = route.schema ?? {}
   if ((base as { hide?: boolean }).hide) return base
   const responses: Record<string, unknown> = {}
-  if (rule.access === 'session' || rule.access === 'session-or-key') {
+  if (rule.access === 'session' || rule.access === 'session-or-key' || rule.fresh) {
     responses['401'] = ErrorDetail
     responses['403'] = ErrorDetail
   }
-  if (rule.limit || rule.fresh) responses['429'] = ErrorDetail
+  if (base.body || base.querystring || base.params) responses['422'] = ErrorDetail
+  if (!route.url.startsWith(UNLIMITED_PREFIX)) responses['429'] = RateLimited
   return {
     ...base,
     security: securityOf(rule.fresh ? 'session' : rule.access),
@@ -164,7 +172,8 @@ export default fp(
         await options.provePassword(request.user.id, password, { ip: request.ip, userAgent: request.headers['user-agent'] })
         return
       }
-      const age = app.now().getTime() / 1000 - (request.auth.authTime ?? 0)
+      // Whole seconds on both sides: auth_time is a NumericDate, so a proof given this second is 0 s old.
+      const age = Math.floor(app.now().getTime() / 1000) - (request.auth.authTime ?? 0)
       if (age > config.reauthMaxAgeSeconds) throw new Errors.ReauthenticationRequired()
     }
     app.decorate('requireFreshProof', requireFreshProof)
@@ -193,7 +202,7 @@ export default fp(
         throw new Error(`Route ${String(route.method)} ${route.url} must declare config.access (${ACCESS_KINDS.join(' | ')})`)
       }
       const declared = rule as RouteAccess
-      route.schema = documentAccess(route.schema, declared)
+      route.schema = documentAccess(route, declared)
       const limit = declared.limit ? [app.authLimitHook(declared.limit)] : []
       if (access === 'public' || access === 'handshake') {
         if (declared.fresh || declared.permission) throw new Error(`Route ${String(route.method)} ${route.url}: a ${access} route cannot need a permission or a fresh proof`)

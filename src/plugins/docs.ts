@@ -37,8 +37,13 @@ export default fp(
         info: {
           title: config.projectName,
           version: config.version,
-          description: 'Users, authentication with 2FA, role-based access, API keys, audit log and real-time rooms.',
+          description:
+            'Users, authentication with 2FA, sessions, role-based access, API keys, audit log and real-time rooms. ' +
+            'Every error answers `{"detail": ..., "code": ...}`; the codes are listed in docs/ERRORS.md.',
+          license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
         },
+        // Generated clients call this base; PUBLIC_URL is where the API is reached from outside.
+        servers: [{ url: config.publicUrl, description: 'This deployment (PUBLIC_URL)' }],
         components: {
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
@@ -46,12 +51,14 @@ export default fp(
           },
         },
         tags: [
-          { name: 'auth', description: 'Registration, login, tokens, 2FA, email verification, password reset' },
+          { name: 'auth', description: 'Registration, login, tokens, 2FA, email verification, password reset, re-authentication' },
+          { name: 'sessions', description: 'Where you are signed in, and signing sessions out' },
           { name: 'users', description: 'Profiles and user management' },
           { name: 'api-keys', description: 'Personal API keys' },
           { name: 'audit', description: 'Security audit log' },
           { name: 'health', description: 'Liveness and dependency checks' },
           { name: 'realtime', description: 'WebSocket statistics and broadcasts' },
+          { name: 'dev', description: 'Development helpers, served only with DEBUG on' },
         ],
       },
     })

@@ -36,6 +36,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // A new key outlives the session that made it: minting one needs a recent proof.
       config: { access: 'session', fresh: true },
       schema: {
+        operationId: 'createApiKey',
         tags: ['api-keys'],
         summary: 'Create an API key (the key is shown only in this answer)',
         body: Type.Object({
@@ -60,7 +61,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/',
-    { config: { access: 'session' }, schema: { tags: ['api-keys'], summary: 'List your API keys (no secrets)', response: { 200: Type.Array(ApiKeyPublic) } } },
+    { config: { access: 'session' }, schema: { operationId: 'listApiKeys', tags: ['api-keys'], summary: 'List your API keys (no secrets)', response: { 200: Type.Array(ApiKeyPublic) } } },
     async (request) => (await app.apiKeys.list(request.user.id)).map(toPublic),
   )
 
@@ -69,6 +70,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session' },
       schema: {
+        operationId: 'revokeApiKey',
         tags: ['api-keys'],
         summary: 'Revoke an API key',
         params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }),

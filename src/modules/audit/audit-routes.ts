@@ -19,6 +19,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session-or-key', permission: 'audit:read' },
       schema: {
+        operationId: 'listAuditEvents',
         tags: ['audit'],
         summary: 'Security audit log (admin and up)',
         querystring: Type.Object({

@@ -42,7 +42,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/register',
     {
       config: { access: 'public', limit: 'register' },
-      schema: { tags: ['auth'], summary: 'Register a new user', body: RegisterBody, response: { 201: UserPublic, 403: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
+      schema: { operationId: 'register', tags: ['auth'], summary: 'Register a new user', body: RegisterBody, response: { 201: UserPublic, 403: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
     },
     async (request, reply) => reply.code(201).send(toUserPublic(await app.usersService.register(request.body, request.ip))),
   )
@@ -52,6 +52,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public', limit: 'login' },
       schema: {
+        operationId: 'login',
         tags: ['auth'],
         summary: 'Log in with username or email; users with 2FA get a challenge instead of tokens',
         body: Type.Object({
@@ -78,14 +79,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/refresh',
     {
       config: { access: 'public', limit: 'refresh' },
-      schema: { tags: ['auth'], summary: 'Trade a refresh token for a new pair (the old one dies)', body: RefreshBody, response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail } },
+      schema: { operationId: 'refreshTokens', tags: ['auth'], summary: 'Trade a refresh token for a new pair (the old one dies)', body: RefreshBody, response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => app.authService.refresh(request.body.refresh_token, client(request)),
   )
 
   app.post(
     '/logout',
-    { config: { access: 'public' }, schema: { tags: ['auth'], summary: 'End the session of a refresh token', body: RefreshBody, response: { 200: Message, 422: ErrorDetail } } },
+    { config: { access: 'public' }, schema: { operationId: 'logout', tags: ['auth'], summary: 'End the session of a refresh token', body: RefreshBody, response: { 200: Message, 422: ErrorDetail } } },
     async (request) => {
       await app.authService.logout(request.body.refresh_token)
       return { detail: 'Logged out' }
@@ -96,7 +97,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/logout-all',
     {
       config: { access: 'session' },
-      schema: { tags: ['auth'], summary: 'End every session of the caller and revoke every API key', response: { 200: Message, 422: ErrorDetail } },
+      schema: { operationId: 'logoutAll', tags: ['auth'], summary: 'End every session of the caller and revoke every API key', response: { 200: Message, 422: ErrorDetail } },
     },
     async (request) => {
       await app.authService.logoutAll(request.user.id, client(request))
@@ -109,6 +110,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public', limit: 'verify-2fa' },
       schema: {
+        operationId: 'verifyTwoFactor',
         tags: ['auth'],
         summary: 'Finish a 2FA login with the code (or a recovery code)',
         body: Type.Object({ challenge_token: OpaqueToken, code: Code }),
@@ -130,6 +132,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public', limit: 'resend-2fa' },
       schema: {
+        operationId: 'resendTwoFactorCode',
         tags: ['auth'],
         summary: 'Mail a new 2FA code (at most once a minute)',
         body: Type.Object({ challenge_token: OpaqueToken }),
@@ -156,6 +159,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session', fresh: true },
       schema: {
+        operationId: 'enableTwoFactor',
         tags: ['auth'],
         summary: 'Turn on email 2FA: without a body mails a code; with {"code"} confirms and returns recovery codes',
         body: Type.Optional(Type.Union([Type.Object({ code: Type.Optional(Code), password: ProofPassword }), Type.Null()])),
@@ -177,7 +181,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/disable-2fa',
     {
       config: { access: 'session', fresh: true },
-      schema: { tags: ['auth'], summary: 'Turn off 2FA (needs your password)', body: PasswordBody, response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
+      schema: { operationId: 'disableTwoFactor', tags: ['auth'], summary: 'Turn off 2FA (needs your password)', body: PasswordBody, response: { 200: TwoFaState, 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => {
       await app.twoFactor.disable(request.user.id, request.ip)
@@ -187,7 +191,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/test-2fa',
-    { config: { access: 'session' }, schema: { tags: ['auth'], summary: 'Mail a test email to yourself', response: { 200: Message, 429: ErrorDetail } } },
+    { config: { access: 'session' }, schema: { operationId: 'sendTestEmail', tags: ['auth'], summary: 'Mail a test email to yourself', response: { 200: Message, 429: ErrorDetail } } },
     async (request) => {
       await app.attemptLimits.assertMailAllowed(request.user.email)
       await app.mailer.send({ to: request.user.email, template: 'test-email', data: { username: request.user.username } })
@@ -200,6 +204,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session', fresh: true },
       schema: {
+        operationId: 'setupTotp',
         tags: ['auth'],
         summary: 'Start authenticator-app 2FA: returns the secret and otpauth URL (for a QR code)',
         body: Type.Optional(Type.Union([Type.Object({ password: ProofPassword }), Type.Null()])),
@@ -214,6 +219,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session', fresh: true },
       schema: {
+        operationId: 'confirmTotp',
         tags: ['auth'],
         summary: 'Confirm the authenticator with a current code; 2FA switches to TOTP',
         body: Type.Object({ code: Code, password: ProofPassword }),
@@ -231,6 +237,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session', fresh: true },
       schema: {
+        operationId: 'regenerateRecoveryCodes',
         tags: ['auth'],
         summary: 'Issue a fresh set of recovery codes (the old ones stop working)',
         body: PasswordBody,
@@ -245,6 +252,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'verifyEmail',
         tags: ['auth'],
         summary: 'Confirm an email address with the mailed token (a verification link, or the link that completes an email change)',
         body: TokenBody,
@@ -259,7 +267,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/resend-verification',
-    { config: { access: 'session' }, schema: { tags: ['auth'], summary: 'Mail a new verification link', response: { 200: Message, 409: ErrorDetail, 429: ErrorDetail } } },
+    { config: { access: 'session' }, schema: { operationId: 'resendVerification', tags: ['auth'], summary: 'Mail a new verification link', response: { 200: Message, 409: ErrorDetail, 429: ErrorDetail } } },
     async (request) => {
       await app.accountService.resendVerification(request.user.id)
       return { detail: 'Verification email sent' }
@@ -271,6 +279,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public', limit: 'forgot-password' },
       schema: {
+        operationId: 'forgotPassword',
         tags: ['auth'],
         summary: 'Mail a password reset link (same answer whether or not the email is registered)',
         body: Type.Object({ email: Type.String({ format: 'email', maxLength: 255 }) }),
@@ -288,6 +297,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public', limit: 'reset-password' },
       schema: {
+        operationId: 'resetPassword',
         tags: ['auth'],
         summary: 'Set a new password with the mailed token; every session ends and every API key is revoked',
         body: Type.Object({ token: OpaqueToken, new_password: Password }),
@@ -305,6 +315,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session', limit: 'reauthenticate' },
       schema: {
+        operationId: 'reauthenticate',
         tags: ['auth'],
         summary: 'Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair',
         body: Type.Object({

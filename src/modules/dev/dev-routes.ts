@@ -23,6 +23,7 @@ const devRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // DEBUG only: the outbox exists so a developer can read their own test mail.
       config: { access: 'public' },
       schema: {
+        operationId: 'listOutbox',
         tags: ['dev'],
         summary: 'Emails kept by the dev outbox (no SMTP_HOST, DEBUG on), newest first',
         response: { 200: Type.Object({ items: Type.Array(OutboxEntry) }), 404: NotFound },

@@ -24,7 +24,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Basic health check', response: { 200: Healthy } } },
+    { config: { access: 'public' }, schema: { operationId: 'getHealth', tags: ['health'], summary: 'Basic health check', response: { 200: Healthy } } },
     async () => ({
       status: 'healthy',
       version: app.config.version,
@@ -35,13 +35,13 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/live',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Liveness probe: the process is up', response: { 200: Type.Object({ status: Type.String() }) } } },
+    { config: { access: 'public' }, schema: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness probe: the process is up', response: { 200: Type.Object({ status: Type.String() }) } } },
     async () => ({ status: 'alive' }),
   )
 
   app.get(
     '/db',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Database connectivity', response: { 200: DependencyHealthy, 503: DependencyDown } } },
+    { config: { access: 'public' }, schema: { operationId: 'getDatabaseHealth', tags: ['health'], summary: 'Database connectivity', response: { 200: DependencyHealthy, 503: DependencyDown } } },
     async (_request, reply) => {
       const backend = app.database.kind
       try {
@@ -54,7 +54,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/cache',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Cache connectivity', response: { 200: DependencyHealthy, 503: DependencyDown } } },
+    { config: { access: 'public' }, schema: { operationId: 'getCacheHealth', tags: ['health'], summary: 'Cache connectivity', response: { 200: DependencyHealthy, 503: DependencyDown } } },
     async (_request, reply) => {
       const backend = app.cache.kind
       try {
@@ -70,6 +70,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness probe: database and cache reachable',
         response: { 200: Type.Object({ status: Type.String() }), 503: Type.Object({ status: Type.String(), detail: Type.String() }) },

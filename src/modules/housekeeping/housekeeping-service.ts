@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { isNotNull, lt, or, type SQL } from 'drizzle-orm'
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
@@ -80,6 +81,9 @@ export function createHousekeepingService(deps: HousekeepingServiceDeps) {
           const count = await repository.deleteBatch(table, where, batchSize)
           removed[name] += count
           if (count < batchSize) break
+          // PGlite answers without going through the event loop: without this turn, a long backlog would hold
+          // requests (and a shutdown) until the very last batch.
+          await nextTurn()
         }
         if (stopped) break
       }

@@ -278,6 +278,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...adminOnly,
       schema: {
+        operationId: 'getRealtimeStats',
         tags: ['realtime'],
         summary: 'WebSocket connections and rooms (admin)',
         response: {
@@ -302,6 +303,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...adminOnly,
       schema: {
+        operationId: 'broadcastMessage',
         tags: ['realtime'],
         summary: 'Push a system message to every client, or to one room (admin)',
         body: Type.Object({

@@ -34,7 +34,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/',
     {
       config: { access: 'session' },
-      schema: { tags: ['sessions'], summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionPublic) } },
+      schema: { operationId: 'listSessions', tags: ['sessions'], summary: 'Your live sessions, most recently used first', response: { 200: Type.Array(SessionPublic) } },
     },
     async (request) => (await app.sessions.list(request.user.id)).map((row) => toPublic(row, request.auth.sessionId)),
   )
@@ -44,6 +44,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session' },
       schema: {
+        operationId: 'deleteSession',
         tags: ['sessions'],
         summary: 'Sign one of your sessions out: its tokens stop working at once and its sockets close',
         params: SessionIdParams,
@@ -62,7 +63,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/',
     {
       config: { access: 'session' },
-      schema: { tags: ['sessions'], summary: 'Sign out every session but this one', response: { 204: Type.Null() } },
+      schema: { operationId: 'deleteOtherSessions', tags: ['sessions'], summary: 'Sign out every session but this one', response: { 204: Type.Null() } },
     },
     async (request, reply) => {
       await app.sessions.endOthers(request.user.id, request.auth.sessionId!, request.ip)

@@ -23,7 +23,7 @@ const client = (request: FastifyRequest) => ({ ip: request.ip, userAgent: reques
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/me',
-    { config: { access: 'session-or-key' }, schema: { tags: ['users'], summary: 'Current user', response: { 200: UserPublic } } },
+    { config: { access: 'session-or-key' }, schema: { operationId: 'getCurrentUser', tags: ['users'], summary: 'Current user', response: { 200: UserPublic } } },
     async (request) => toUserPublic(request.user),
   )
 
@@ -31,7 +31,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/me/pending-email',
     {
       config: { access: 'session' },
-      schema: { tags: ['users'], summary: 'Cancel a pending email change (its confirmation link stops working)', response: { 200: UserPublic } },
+      schema: { operationId: 'cancelEmailChange', tags: ['users'], summary: 'Cancel a pending email change (its confirmation link stops working)', response: { 200: UserPublic } },
     },
     async (request) => toUserPublic(await app.accountService.cancelEmailChange(request.user.id, client(request))),
   )
@@ -41,6 +41,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session' },
       schema: {
+        operationId: 'changePassword',
         tags: ['users'],
         summary: 'Change your password (ends your other sessions; your API keys stay)',
         body: ChangePasswordBody,
@@ -62,7 +63,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/',
     {
       config: { access: 'session-or-key', permission: 'users:read' },
-      schema: { tags: ['users'], summary: 'List users (admin)', querystring: UserListQuery, response: { 200: UserPage, 422: ErrorDetail } },
+      schema: { operationId: 'listUsers', tags: ['users'], summary: 'List users (admin)', querystring: UserListQuery, response: { 200: UserPage, 422: ErrorDetail } },
     },
     async (request) => {
       const { skip, limit, search, role, is_active } = request.query
@@ -76,6 +77,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session-or-key', permission: 'users:write' },
       schema: {
+        operationId: 'createUser',
         tags: ['users'],
         summary: 'Create a user (admin; elevated roles need a superadmin)',
         body: AdminCreateUserBody,
@@ -90,6 +92,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session-or-key', permission: 'users:read' },
       schema: {
+        operationId: 'listUsersByRole',
         tags: ['users'],
         summary: 'List users by role (admin)',
         params: Type.Object({ role: Type.String({ pattern: `^(${[...ROLES, ...ROLES.map((role) => role.toUpperCase())].join('|')})$` }) }),
@@ -108,7 +111,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/get/:user_id',
     {
       config: { access: 'session-or-key' },
-      schema: { tags: ['users'], summary: 'Get a user (self or admin)', params: UserIdParams, response: { 200: UserPublic, 404: ErrorDetail, 422: ErrorDetail } },
+      schema: { operationId: 'getUser', tags: ['users'], summary: 'Get a user (self or admin)', params: UserIdParams, response: { 200: UserPublic, 404: ErrorDetail, 422: ErrorDetail } },
     },
     async (request) => toUserPublic(await app.usersService.get(request.user, request.params.user_id)),
   )
@@ -118,6 +121,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session-or-key' },
       schema: {
+        operationId: 'updateUser',
         tags: ['users'],
         summary: 'Update a user, partially (self: profile fields; admin: also account flags of lower roles)',
         params: UserIdParams,
@@ -137,6 +141,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: 'session-or-key', permission: 'roles:write' },
       schema: {
+        operationId: 'updateUserRole',
         tags: ['users'],
         summary: 'Change a user role (superadmin)',
         params: UserIdParams,
@@ -151,7 +156,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/delete/:user_id',
     {
       config: { access: 'session-or-key', permission: 'users:delete' },
-      schema: { tags: ['users'], summary: 'Delete a user (admin)', params: UserIdParams, response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail } },
+      schema: { operationId: 'deleteUser', tags: ['users'], summary: 'Delete a user (admin)', params: UserIdParams, response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail } },
     },
     async (request, reply) => {
       await app.usersService.delete(request.user, request.params.user_id, request.ip)
