@@ -177,15 +177,15 @@ export const SIGN_IN_CODE_SUBJECT = /sign-in code/i
 export const VERIFY_EMAIL_SUBJECT = /confirm your email/i
 export const RESET_PASSWORD_SUBJECT = /reset your .* password/i
 
-/** The 6-digit code of a 2FA mail: it stands alone on its own line. */
-export function codeFrom(mail: OutboxMail): string {
+/** The 6-digit code of a 2FA mail (outbox or SMTP): it stands alone on its own line. Throws when there is none. */
+export function codeFrom(mail: { text: string }): string {
   const match = /^\s*(\d{6})\s*$/m.exec(mail.text)
   if (!match?.[1]) throw new Error(`no 6-digit code in mail: ${mail.text}`)
   return match[1]
 }
 
-/** The token of a link mail (`...?token=...`). */
-export function tokenFrom(mail: OutboxMail): string {
+/** The token of a link mail (`...?token=...`), from the outbox or SMTP. Throws when there is none. */
+export function tokenFrom(mail: { text: string }): string {
   const match = /token=([^\s&"'<>]+)/.exec(mail.text)
   if (!match?.[1]) throw new Error(`no token in mail: ${mail.text}`)
   return decodeURIComponent(match[1])

@@ -1,27 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { waitFor } from './wait.js'
 
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`)
-}
 
 /** A throwaway redis-server of the test's own, so the test can stop and restart it. */
 export async function startRedis(port: number): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -38,8 +20,8 @@ export async function startRedis(port: number): Promise<{ url: string; stop: () 
         probe.disconnect()
       }
     },
-    5000,
     'redis start',
+    { timeoutMs: 10_000, intervalMs: 50 },
   )
   return {
     url: `redis://127.0.0.1:${port}/0`,
@@ -85,4 +67,43 @@ export async function startPostgres(bin: string, port: number) {
       }
     },
   }
+}
+
+const root = resolve(import.meta.dirname, '../..')
+const tsxLoader = pathToFileURL(resolve(root, 'node_modules/tsx/dist/loader.mjs')).href
+
+/**
+ * Runs one of the project's TypeScript entry points (`src/server.ts`, `src/scripts/*.ts`) as a real
+ * process through tsx. Under `npm run test:coverage`, SPAWNED_V8_COVERAGE names a folder, and the
+ * child writes its V8 coverage there on exit, so code that runs only in child processes is counted.
+ */
+export function spawnTsx(
+  script: string,
+  args: readonly string[] = [],
+  options: { env?: Record<string, string | undefined>; cwd?: string; stdio?: StdioOptions } = {},
+): ChildProcess {
+  const coverage = process.env.SPAWNED_V8_COVERAGE
+  return spawn(process.execPath, ['--import', tsxLoader, resolve(root, script), ...args], {
+    cwd: options.cwd ?? root,
+    env: { ...process.env, ...(coverage ? { NODE_V8_COVERAGE: coverage } : {}), ...options.env },
+    stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+/** Runs a script to its end; its exit code and everything it printed. */
+export async function runTsx(
+  script: string,
+  args: readonly string[] = [],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTsx(script, args, options)
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once('error', fail)
+    child.once('close', (exitCode) => done(exitCode))
+  })
+  return { code, stdout, stderr }
 }

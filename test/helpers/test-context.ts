@@ -42,6 +42,25 @@ async function createPostgresDatabase(adminUrl: string): Promise<{ url: string; 
   }
 }
 
+export interface FreshDatabase {
+  /** PostgreSQL URL of the new database (PostgreSQL mode), or undefined. */
+  readonly url: string | undefined
+  /** The new in-memory PGlite (embedded mode), or undefined. */
+  readonly database: Database | undefined
+  /** Closes (PGlite) or drops (PostgreSQL) it. */
+  destroy(): Promise<void>
+}
+
+/** An empty database with no migrations applied, for tests of what happens (or not) at start. */
+export async function freshDatabase(): Promise<FreshDatabase> {
+  if (TEST_DATABASE_URL) {
+    const created = await createPostgresDatabase(TEST_DATABASE_URL)
+    return { url: created.url, database: undefined, destroy: created.drop }
+  }
+  const database = await createDatabase({ dataDir: 'memory://' })
+  return { url: undefined, database, destroy: () => database.close() }
+}
+
 /**
  * Registers beforeAll/afterAll for one test file: a database of its own, and every app built
  * through the context closed at the end.

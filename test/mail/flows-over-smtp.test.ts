@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { authHeader, createUser, loginAs } from '../helpers/factories.js'
+import { authHeader, codeFrom, createUser, loginAs, tokenFrom } from '../helpers/factories.js'
+import { freePort } from '../helpers/network.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { freePort, startSmtpServer, waitUntil, type ReceivedMail, type TestSmtpServer } from './helpers.js'
+import { waitForValue } from '../helpers/wait.js'
+import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from './helpers.js'
 
 /** The account flows end to end through a real SMTP server, reading codes and links out of delivered mail. */
 const context = useTestContext()
@@ -15,17 +17,14 @@ async function smtpApp(port: number) {
 }
 
 async function nextMail(server: TestSmtpServer, to: string, subject: RegExp, seen: Set<ReceivedMail>): Promise<ReceivedMail> {
-  let found: ReceivedMail | undefined
-  await waitUntil(() => {
-    found = server.messages.find((mail) => !seen.has(mail) && mail.envelopeTo.includes(to) && subject.test(mail.subject))
-    return found !== undefined
-  }, 10_000)
-  seen.add(found!)
-  return found!
+  const found = await waitForValue(
+    () => server.messages.find((mail) => !seen.has(mail) && mail.envelopeTo.includes(to) && subject.test(mail.subject)),
+    `a mail to ${to} matching ${String(subject)}`,
+    { timeoutMs: 15_000 },
+  )
+  seen.add(found)
+  return found
 }
-
-const codeIn = (mail: ReceivedMail) => /^\s*(\d{6})\s*$/m.exec(mail.text)?.[1] ?? ''
-const tokenIn = (mail: ReceivedMail) => decodeURIComponent(/token=([^\s&"'<>]+)/.exec(mail.text)?.[1] ?? '')
 
 describe('account flows over a real SMTP server', () => {
   it('turns on email 2FA and signs in with the mailed code', async () => {
@@ -40,7 +39,7 @@ describe('account flows over a real SMTP server', () => {
       two_fa_enabled: false,
       confirmation_required: true,
     })
-    const enableCode = codeIn(await nextMail(smtp, user.email, /sign-in code/i, seen))
+    const enableCode = codeFrom(await nextMail(smtp, user.email, /sign-in code/i, seen))
     const enabled = await app.inject({ method: 'POST', url: '/api/v1/auth/enable-2fa', headers: authHeader(tokens.access_token), payload: { code: enableCode } })
     expect(enabled.json()).toMatchObject({ two_fa_enabled: true })
     expect(enabled.json().recovery_codes).toHaveLength(10)
@@ -49,7 +48,7 @@ describe('account flows over a real SMTP server', () => {
     const challenge = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: user.email, password: user.password } })
     expect(challenge.json()).toMatchObject({ requires_2fa: true, method: 'email' })
     expect(challenge.json().access_token).toBeUndefined()
-    const loginCode = codeIn(await nextMail(smtp, user.email, /sign-in code/i, seen))
+    const loginCode = codeFrom(await nextMail(smtp, user.email, /sign-in code/i, seen))
     const verified = await app.inject({ method: 'POST', url: '/api/v1/auth/verify-2fa', payload: { challenge_token: challenge.json().challenge_token, code: loginCode } })
     expect(verified.statusCode).toBe(200)
     expect(verified.json()).toMatchObject({ token_type: 'bearer', access_token: expect.any(String), refresh_token: expect.any(String) })
@@ -63,11 +62,11 @@ describe('account flows over a real SMTP server', () => {
     const app = await smtpApp(smtp.port)
     const seen = new Set<ReceivedMail>()
     const user = await createUser(app)
-    const verifyToken = tokenIn(await nextMail(smtp, user.email, /confirm your email/i, seen))
+    const verifyToken = tokenFrom(await nextMail(smtp, user.email, /confirm your email/i, seen))
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/verify-email', payload: { token: verifyToken } })).statusCode).toBe(200)
 
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/forgot-password', payload: { email: user.email } })).statusCode).toBe(202)
-    const resetToken = tokenIn(await nextMail(smtp, user.email, /reset/i, seen))
+    const resetToken = tokenFrom(await nextMail(smtp, user.email, /reset/i, seen))
     const reset = await app.inject({ method: 'POST', url: '/api/v1/auth/reset-password', payload: { token: resetToken, new_password: 'a-brand-new-password-42' } })
     expect(reset.statusCode).toBe(200)
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: user.username, password: 'a-brand-new-password-42' } })).statusCode).toBe(200)

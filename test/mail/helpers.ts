@@ -1,7 +1,7 @@
-import { createServer } from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import type { MailLogger } from '../../src/mail/mailer.js'
+import { waitFor } from '../helpers/wait.js'
 
 export const PROJECT_NAME = 'Acme Test'
 
@@ -31,16 +31,6 @@ export function collectingLogger(): MailLogger & { lines: LogLine[]; text(): str
   const lines: LogLine[] = []
   const at = (level: LogLine['level']) => (fields: object, message: string) => void lines.push({ level, fields, message })
   return { lines, info: at('info'), warn: at('warn'), error: at('error'), text: () => JSON.stringify(lines) }
-}
-
-/** A port nobody listens on right now, so a test can start its SMTP server there later. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no TCP port')
-  return address.port
 }
 
 export interface ReceivedMail {
@@ -86,25 +76,11 @@ export async function startSmtpServer(port = 0): Promise<TestSmtpServer> {
   return {
     port: address.port,
     messages,
-    async waitForMessages(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs
-      while (messages.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} message(s), got ${messages.length} within ${timeoutMs} ms`)
-        await sleep(20)
-      }
+    async waitForMessages(count, timeoutMs = 15_000) {
+      await waitFor(() => messages.length >= count, `${count} message(s) arriving`, { timeoutMs })
       return messages
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await sleep(20)
   }
 }
 

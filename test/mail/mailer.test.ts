@@ -2,17 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createMailer, type Mailer, type MailerOptions } from '../../src/mail/mailer.js'
-import {
-  collectingLogger,
-  freePort,
-  PROJECT_NAME,
-  sleep,
-  smtpConfig,
-  startSmtpServer,
-  testConfig,
-  waitUntil,
-  type TestSmtpServer,
-} from './helpers.js'
+import { freePort } from '../helpers/network.js'
+import { describeWith } from '../helpers/requirements.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { collectingLogger, PROJECT_NAME, smtpConfig, startSmtpServer, testConfig, type TestSmtpServer } from './helpers.js'
 
 const FAST_RETRY = { attempts: 10, baseDelayMs: 50 }
 const CODE = '482913'
@@ -69,7 +62,7 @@ function deliveryTests(redisEnv: () => Record<string, string | undefined>) {
     expect(message?.html).not.toContain('<script>')
     expect(message?.text).toContain('Hi <script>alert(1)</script>,')
     expect(message?.headers).toMatch(/^auto-submitted: auto-generated$/im)
-    await waitUntil(() => mailer.stats().sent === 1)
+    await waitFor(() => mailer.stats().sent === 1, 'mailer.stats().sent === 1')
     expect(mailer.stats()).toEqual({ queued: 1, sent: 1, failed: 0, retried: 0 })
     // The code is a secret: logs name the template and a masked recipient only.
     expect(logger.text()).not.toContain(CODE)
@@ -81,12 +74,12 @@ function deliveryTests(redisEnv: () => Record<string, string | undefined>) {
     const { mailer, logger } = mailerFor(port, { env: redisEnv() })
 
     await mailer.send(twoFaCode('bob@example.com'))
-    await waitUntil(() => mailer.stats().retried >= 2)
+    await waitFor(() => mailer.stats().retried >= 2, 'mailer.stats().retried >= 2')
     const server = await smtpServer(port)
     const [message] = await server.waitForMessages(1)
 
     expect(message?.envelopeTo).toEqual(['bob@example.com'])
-    await waitUntil(() => mailer.stats().sent === 1)
+    await waitFor(() => mailer.stats().sent === 1, 'mailer.stats().sent === 1')
     expect(mailer.stats().failed).toBe(0)
     const warnings = logger.lines.filter((line) => line.level === 'warn')
     expect(warnings[0]?.message).toBe('email delivery failed, will retry')
@@ -99,7 +92,7 @@ function deliveryTests(redisEnv: () => Record<string, string | undefined>) {
     const { mailer, logger } = mailerFor(port, { env: redisEnv(), retry: { attempts: 3, baseDelayMs: 10 } })
 
     await mailer.send(twoFaCode('carol@example.com'))
-    await waitUntil(() => mailer.stats().failed === 1)
+    await waitFor(() => mailer.stats().failed === 1, 'mailer.stats().failed === 1')
 
     expect(mailer.stats()).toMatchObject({ queued: 1, sent: 0, failed: 1, retried: 2 })
     const errors = logger.lines.filter((line) => line.level === 'error')
@@ -142,7 +135,7 @@ describe('mailer in smtp mode, in-process queue', () => {
     const { mailer, logger } = mailerFor(port, { retry: { attempts: 5, baseDelayMs: 60_000 } })
 
     await mailer.send(twoFaCode('dave@example.com'))
-    await waitUntil(() => mailer.stats().retried === 1)
+    await waitFor(() => mailer.stats().retried === 1, 'mailer.stats().retried === 1')
     await mailer.close()
 
     expect(mailer.stats().failed).toBe(1)
@@ -152,7 +145,7 @@ describe('mailer in smtp mode, in-process queue', () => {
 
 const redisUrl = process.env.TEST_REDIS_URL
 
-describe.skipIf(!redisUrl)('mailer in smtp mode, BullMQ queue (TEST_REDIS_URL)', () => {
+describeWith('redis')('mailer in smtp mode, BullMQ queue (TEST_REDIS_URL)', () => {
   let keyPrefix = ''
   const redisEnv = () => ({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix })
 
@@ -175,7 +168,7 @@ describe.skipIf(!redisUrl)('mailer in smtp mode, BullMQ queue (TEST_REDIS_URL)',
     const port = await freePort()
     const first = track(createMailer({ config: smtpConfig(port, redisEnv()), logger: collectingLogger(), retry: { attempts: 10, baseDelayMs: 300 } }))
     await first.send(twoFaCode('erin@example.com'))
-    await waitUntil(() => first.stats().retried >= 1)
+    await waitFor(() => first.stats().retried >= 1, 'first.stats().retried >= 1')
     await first.close()
 
     const server = await smtpServer(port)
@@ -183,7 +176,7 @@ describe.skipIf(!redisUrl)('mailer in smtp mode, BullMQ queue (TEST_REDIS_URL)',
     const [message] = await server.waitForMessages(1)
 
     expect(message?.envelopeTo).toEqual(['erin@example.com'])
-    await waitUntil(() => mailer.stats().sent === 1)
+    await waitFor(() => mailer.stats().sent === 1, 'mailer.stats().sent === 1')
   })
 })
 

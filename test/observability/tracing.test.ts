@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
-import { resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tracingRequested } from '../../src/observability/tracing.js'
-import { freePort, waitFor } from '../helpers/processes.js'
+import { freePort } from '../helpers/network.js'
+import { spawnTsx } from '../helpers/processes.js'
 import { TEST_SECRET, usingRedis, useTestContext } from '../helpers/test-context.js'
-
-const root = resolve(import.meta.dirname, '../..')
+import { waitFor } from '../helpers/wait.js'
 
 interface ExportedSpan {
   scope: string
@@ -72,10 +71,8 @@ describe('OpenTelemetry tracing of a running server', () => {
     collector = await startCollector()
     const port = await freePort()
     base = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: root,
+    child = spawnTsx('src/server.ts', [], {
       env: {
-        ...process.env,
         PORT: String(port),
         HOST: '127.0.0.1',
         DEBUG: 'true',
@@ -100,8 +97,8 @@ describe('OpenTelemetry tracing of a running server', () => {
       buffered = lines.pop() ?? ''
       for (const line of lines) if (line.startsWith('{')) logLines.push(JSON.parse(line) as Record<string, unknown>)
     })
-    await waitFor(async () => (await fetch(`${base}/api/v1/health/`)).ok, 30_000, 'server start')
-  }, 60_000)
+    await waitFor(async () => (await fetch(`${base}/api/v1/health/`)).ok, 'server start', { timeoutMs: 90_000, intervalMs: 100 })
+  }, 120_000)
 
   afterAll(async () => {
     if (child.exitCode === null) {
@@ -122,7 +119,7 @@ describe('OpenTelemetry tracing of a running server', () => {
     expect(response.status).toBe(201)
     const requestId = response.headers.get('x-request-id')
 
-    await waitFor(async () => collector.spans.some((span) => span.traceId === traceId && span.scope === '@opentelemetry/instrumentation-http'), 10_000, 'server span export')
+    await waitFor(() => collector.spans.some((span) => span.traceId === traceId && span.scope === '@opentelemetry/instrumentation-http'), 'server span export')
     const inTrace = collector.spans.filter((span) => span.traceId === traceId)
     const server = inTrace.find((span) => span.scope === '@opentelemetry/instrumentation-http')
     // The incoming traceparent is continued, and the span is named for the route pattern.
@@ -148,7 +145,7 @@ describe('OpenTelemetry tracing of a running server', () => {
       for (const command of commands) expect(command.attributes['db.query.text']).toMatch(/^\w+$/)
     }
 
-    await waitFor(async () => logLines.some((line) => line.request_id === requestId && line.msg === 'request completed'), 5000, 'request log line')
+    await waitFor(() => logLines.some((line) => line.request_id === requestId && line.msg === 'request completed'), 'request log line')
     const line = logLines.find((entry) => entry.request_id === requestId && entry.msg === 'request completed')
     expect(line?.trace_id).toBe(traceId)
   })
@@ -161,7 +158,7 @@ describe('OpenTelemetry tracing of a running server', () => {
     const refused = await fetch(`${base}/ws/chat/lobby?token=secret-token-value`, { headers: { traceparent } })
     expect(refused.status).toBeGreaterThanOrEqual(400)
 
-    await waitFor(async () => collector.spans.some((span) => span.traceId === traceId), 10_000, 'span export')
+    await waitFor(() => collector.spans.some((span) => span.traceId === traceId), 'span export')
     const spans = collector.spans.filter((span) => span.traceId === traceId)
     expect(JSON.stringify(spans)).not.toContain('secret-token-value')
     expect(collector.spans.some((span) => span.traceId === '1'.repeat(32))).toBe(false)

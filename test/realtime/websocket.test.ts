@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { App } from '../../src/app.js'
-import { useTestContext, usingRedis } from '../helpers/test-context.js'
+import { signedInUser } from '../helpers/factories.js'
+import { sample, scrape } from '../helpers/metrics.js'
+import { listen as listenOn } from '../helpers/network.js'
+import { itWith } from '../helpers/requirements.js'
+import { useTestContext } from '../helpers/test-context.js'
+import { waitFor } from '../helpers/wait.js'
 
 const context = useTestContext()
 const sockets: WebSocket[] = []
@@ -11,24 +14,23 @@ afterAll(() => {
   for (const socket of sockets) socket.terminate()
 })
 
-async function listen(app: App): Promise<string> {
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+const listen = async (app: App) => (await listenOn(app)).ws
+
+/** A signed-in user and the access token its sockets present. */
+async function signUp(app: App, role: 'user' | 'admin' = 'user') {
+  const user = await signedInUser(app, role)
+  return { ...user, token: user.tokens.access_token }
 }
 
-async function signUp(app: App, role: 'user' | 'admin' = 'user') {
-  const username = `ws_${randomBytes(4).toString('hex')}`
-  const password = 'correct-horse-battery'
-  const created = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username, email: `${username}@example.com`, password } })
-  const id = created.json().id as number
-  if (role !== 'user') {
-    const { users } = await import('../../src/db/schema.js')
-    const { eq } = await import('drizzle-orm')
-    await app.db.update(users).set({ role }).where(eq(users.id, id))
-    await app.invalidateUser(id)
-  }
-  const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: username, password } })
-  return { id, username, token: login.json().access_token as string }
+/** Session re-checks every 50 ms, so tests wait for a few of them instead of for the 2 s default. */
+const FAST_CHECKS = { WS_SESSION_CHECK_INTERVAL_MS: '50' }
+
+const sessionChecksDone = async (app: App) => sample(await scrape(app), 'ws_session_checks_total')
+
+/** Waits until two whole session checks ran after this call: the second surely started after it. */
+async function afterTwoSessionChecks(app: App): Promise<void> {
+  const before = await sessionChecksDone(app)
+  await waitFor(async () => (await sessionChecksDone(app)) >= before + 2, 'two websocket session checks')
 }
 
 /** A client that keeps every frame it receives, so tests can wait for one by predicate. */
@@ -57,7 +59,8 @@ function connect(url: string, options: WebSocket.ClientOptions = {}) {
       socket.once('error', reject)
     }),
     send: (frame: unknown) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
-    next(predicate: (frame: Record<string, unknown>) => boolean, timeoutMs = 3000): Promise<Record<string, unknown>> {
+    // Generous: a frame that is due arrives in milliseconds, and a slow machine must not fail the test.
+    next(predicate: (frame: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
       const seen = frames.find(predicate)
       if (seen) {
         frames.splice(frames.indexOf(seen), 1)
@@ -223,12 +226,12 @@ describe('websockets', () => {
   })
 
   it('closes the socket with 4401 when the user logs out everywhere or is deactivated', async () => {
-    const app = await context.buildApp()
+    const app = await context.buildApp(FAST_CHECKS)
     const base = await listen(app)
     const user = await signUp(app)
     const client = connect(`${base}/ws/kick-me?token=${user.token}`)
     await client.opened
-    await app.inject({ method: 'POST', url: '/api/v1/auth/logout-all', headers: { authorization: `Bearer ${user.token}` } })
+    expect((await app.inject({ method: 'POST', url: '/api/v1/auth/logout-all', headers: { authorization: `Bearer ${user.token}` } })).statusCode).toBe(200)
     expect((await client.closed).code).toBe(4401)
 
     const admin = await signUp(app, 'admin')
@@ -246,7 +249,7 @@ describe('websockets', () => {
   })
 
   it('closes a socket opened with an API key when that key is revoked, and leaves other sockets of the owner open', async () => {
-    const app = await context.buildApp()
+    const app = await context.buildApp(FAST_CHECKS)
     const base = await listen(app)
     const user = await signUp(app)
     const auth = { authorization: `Bearer ${user.token}` }
@@ -259,14 +262,14 @@ describe('websockets', () => {
     const revoked = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${created.json().id}`, headers: auth })
     expect(revoked.statusCode).toBeLessThan(300)
     expect((await viaKey.closed).code).toBe(4401)
-    // One more session check later, the owner's token socket is still open.
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    // Checks that ran after the revocation left the owner's token socket open.
+    await afterTwoSessionChecks(app)
     expect(viaToken.socket.readyState).toBe(WebSocket.OPEN)
   })
 
   it('closes a socket opened with an API key once that key expires', async () => {
     let offsetMs = 0
-    const app = await context.buildApp({}, { now: () => new Date(Date.now() + offsetMs) })
+    const app = await context.buildApp(FAST_CHECKS, { now: () => new Date(Date.now() + offsetMs) })
     const base = await listen(app)
     const user = await signUp(app)
     const expiresAt = new Date(Date.now() + 10 * 60_000).toISOString()
@@ -274,7 +277,7 @@ describe('websockets', () => {
     expect(created.statusCode).toBe(201)
     const viaKey = connect(`${base}/ws/expiring-key`, { headers: { 'x-api-key': created.json().key } })
     await viaKey.opened
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    await afterTwoSessionChecks(app)
     expect(viaKey.socket.readyState).toBe(WebSocket.OPEN)
     offsetMs = 11 * 60_000
     expect((await viaKey.closed).code).toBe(4401)
@@ -315,7 +318,7 @@ describe('websockets', () => {
     expect((await client.closed).code).toBe(1001)
   })
 
-  it.runIf(usingRedis)('lets members of one room on two instances talk through Redis', async () => {
+  itWith('redis')('lets members of one room on two instances talk through Redis', async () => {
     const first = await context.buildApp()
     const second = await context.buildApp()
     const [baseA, baseB] = [await listen(first), await listen(second)]

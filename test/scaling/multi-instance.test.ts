@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { authHeader, codeFrom, createUser, loginAs, randomIp, signedInUser, SIGN_IN_CODE_SUBJECT, waitForMail } from '../helpers/factories.js'
-import { useTestContext, usingPostgres, usingRedis } from '../helpers/test-context.js'
+import { describeWith } from '../helpers/requirements.js'
+import { useTestContext } from '../helpers/test-context.js'
 
 const context = useTestContext()
 
@@ -9,7 +10,7 @@ async function twoInstances(overrides: Record<string, string> = {}) {
   return [await context.buildApp(overrides), await context.buildApp(overrides)] as const
 }
 
-describe.runIf(usingPostgres && usingRedis)('two instances behind one balancer', () => {
+describeWith('postgres', 'redis')('two instances behind one balancer', () => {
   it('share one rate-limit budget: requests split across both reach the limit together', async () => {
     const [a, b] = await twoInstances({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_MINUTE: '6' })
     const ip = randomIp()
