@@ -1,0 +1,150 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createDatabase, type Database } from '../../src/db/database.js'
+import { authHeader, loginAs } from '../helpers/factories.js'
+import { runTsx } from '../helpers/processes.js'
+import { freshDatabase, TEST_DATABASE_URL, TEST_SECRET, useTestContext } from '../helpers/test-context.js'
+
+/**
+ * The npm scripts run as real processes (through tsx, as `npm run` does) against a database of the
+ * test's own, and their effect is read back from that database.
+ */
+const context = useTestContext()
+// Each test starts several Node processes (tsx, and PGlite creating its cluster): seconds each on an
+// idle machine, minutes on a loaded one.
+const SCRIPT_TIMEOUT = 300_000
+const cleanups: (() => Promise<void>)[] = []
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+})
+
+interface ScriptTarget {
+  cwd: string
+  env: Record<string, string>
+  /** Opens the target the way the app would (an on-disk PGlite may have one opener at a time). */
+  open(): Promise<Database>
+}
+
+/** An empty PostgreSQL database, or an empty on-disk PGlite directory in embedded mode. */
+async function scriptTarget(): Promise<ScriptTarget> {
+  // A folder of its own as the working directory, so no .env of the developer's is read.
+  const cwd = mkdtempSync(join(tmpdir(), 'carbelsad-scripts-'))
+  cleanups.push(async () => rmSync(cwd, { recursive: true, force: true }))
+  const base = { DEBUG: 'true', SECRET_KEY: TEST_SECRET, BCRYPT_ROUNDS: '4', LOG_LEVEL: 'silent', REDIS_URL: '' }
+  if (TEST_DATABASE_URL) {
+    const fresh = await freshDatabase()
+    cleanups.push(fresh.destroy)
+    return { cwd, env: { ...base, DATABASE_URL: fresh.url! }, open: () => createDatabase({ url: fresh.url, poolSize: 2 }) }
+  }
+  const dataDir = join(cwd, 'pglite')
+  return { cwd, env: { ...base, DATABASE_URL: '', DATA_DIR: dataDir }, open: () => createDatabase({ dataDir }) }
+}
+
+const run = (target: ScriptTarget, script: string, args: string[] = [], env: Record<string, string> = {}) =>
+  runTsx(script, args, { cwd: target.cwd, env: { ...target.env, ...env } })
+
+async function withDatabase<T>(target: ScriptTarget, use: (database: Database) => Promise<T>): Promise<T> {
+  const database = await target.open()
+  try {
+    return await use(database)
+  } finally {
+    await database.close()
+  }
+}
+
+async function rows<T>(database: Database, query: ReturnType<typeof sql>): Promise<T[]> {
+  const result = await database.db.execute(query)
+  return (Array.isArray(result) ? result : (result as unknown as { rows: T[] }).rows) as T[]
+}
+
+const appliedMigrations = (database: Database) =>
+  rows<{ hash: string }>(database, sql`select hash from drizzle.__drizzle_migrations`).then((found) => found.length, () => 0)
+const publicTables = (database: Database) =>
+  rows<{ table_name: string }>(database, sql`select table_name from information_schema.tables where table_schema = 'public'`).then((found) =>
+    found.map((row) => row.table_name).sort(),
+  )
+
+describe('npm run db:migrate and db:rollback (src/scripts/migrate.ts)', () => {
+  it('applies every migration to an empty database, and --rollback reverts only the newest', async () => {
+    const target = await scriptTarget()
+    const migrationCount = readdirSync(join(import.meta.dirname, '../../drizzle')).filter((file) => file.endsWith('.sql')).length
+
+    const applied = await run(target, 'src/scripts/migrate.ts')
+    expect(applied.code, applied.stderr).toBe(0)
+    expect(applied.stdout).toMatch(/migrations applied on (pglite|postgresql)/)
+    const afterApply = await withDatabase(target, async (database) => ({ migrations: await appliedMigrations(database), tables: await publicTables(database) }))
+    expect(afterApply.migrations).toBe(migrationCount)
+    expect(afterApply.tables).toEqual(expect.arrayContaining(['users', 'refresh_tokens', 'api_keys', 'audit_logs']))
+
+    const again = await run(target, 'src/scripts/migrate.ts')
+    expect(again.code, again.stderr).toBe(0)
+    expect(await withDatabase(target, appliedMigrations)).toBe(migrationCount)
+
+    const rolledBack = await run(target, 'src/scripts/migrate.ts', ['--rollback'])
+    expect(rolledBack.code, rolledBack.stderr).toBe(0)
+    expect(rolledBack.stdout).toMatch(/^rolled back \S+ on (pglite|postgresql)/m)
+    expect(await withDatabase(target, appliedMigrations)).toBe(migrationCount - 1)
+  }, SCRIPT_TIMEOUT)
+
+  it('fails with one configuration line and exit code 1 on a bad setting', async () => {
+    const target = await scriptTarget()
+    const result = await run(target, 'src/scripts/migrate.ts', [], { DATABASE_POOL_SIZE: 'many' })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/configuration error: DATABASE_POOL_SIZE/)
+  }, SCRIPT_TIMEOUT)
+})
+
+describe('npm run setup:superadmin (src/scripts/setup-superadmin.ts)', () => {
+  const password = 'Tangerine-orbit-falcon-83'
+
+  it('creates a verified superadmin who can sign in and administer users', async () => {
+    const target = await scriptTarget()
+    const created = await run(target, 'src/scripts/setup-superadmin.ts', ['--username', 'root_admin', '--email', 'root@example.com', '--password', password])
+    expect(created.code, created.stderr).toBe(0)
+    expect(created.stdout).toMatch(/superadmin "root_admin" created \(id \d+\)/)
+
+    await withDatabase(target, async (database) => {
+      const app = await context.buildApp({ DATABASE_URL: target.env.DATABASE_URL, AUTO_MIGRATE: 'false' }, { database: TEST_DATABASE_URL ? undefined : database })
+      try {
+        const tokens = await loginAs(app, { username: 'root_admin', password })
+        const me = await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(tokens.access_token) })
+        expect(me.json()).toMatchObject({ username: 'root_admin', email: 'root@example.com', role: 'superadmin', email_verified: true, is_active: true })
+        expect((await app.inject({ method: 'GET', url: '/api/v1/users/', headers: authHeader(tokens.access_token) })).statusCode).toBe(200)
+      } finally {
+        await app.close()
+      }
+    })
+  }, SCRIPT_TIMEOUT)
+
+  it('takes its input from SUPERADMIN_* variables, and changes nothing when the name or email is taken', async () => {
+    const target = await scriptTarget()
+    const env = { SUPERADMIN_USERNAME: 'env_admin', SUPERADMIN_EMAIL: 'env-admin@example.com', SUPERADMIN_PASSWORD: password }
+    const created = await run(target, 'src/scripts/setup-superadmin.ts', [], env)
+    expect(created.code, created.stderr).toBe(0)
+
+    const sameName = await run(target, 'src/scripts/setup-superadmin.ts', [], { ...env, SUPERADMIN_EMAIL: 'other@example.com' })
+    expect(sameName.code).toBe(1)
+    expect(sameName.stderr).toMatch(/a user with that username already exists; nothing was changed/)
+    const sameEmail = await run(target, 'src/scripts/setup-superadmin.ts', [], { ...env, SUPERADMIN_USERNAME: 'other_admin' })
+    expect(sameEmail.code).toBe(1)
+    expect(sameEmail.stderr).toMatch(/a user with that email already exists/)
+
+    const users = await withDatabase(target, (database) => rows<{ username: string; role: string }>(database, sql`select username, role from users`))
+    expect(users).toEqual([{ username: 'env_admin', role: 'superadmin' }])
+  }, SCRIPT_TIMEOUT)
+
+  it('refuses a weak password or missing input without touching the database', async () => {
+    const target = await scriptTarget()
+    const weak = await run(target, 'src/scripts/setup-superadmin.ts', ['--username', 'weak_admin', '--email', 'weak@example.com', '--password', 'short'])
+    expect(weak.code).toBe(1)
+    expect(weak.stderr).toMatch(/^error: .*password/im)
+    const missing = await run(target, 'src/scripts/setup-superadmin.ts', ['--username', 'lonely_admin'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/give --username, --email and --password/)
+    // Input is checked before the database is opened, so nothing was even migrated.
+    expect(await withDatabase(target, appliedMigrations)).toBe(0)
+  }, SCRIPT_TIMEOUT)
+})
