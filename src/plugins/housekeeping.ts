@@ -45,10 +45,12 @@ export default fp(
     const service = createHousekeepingService({ db: app.db, config, audit: app.repositories.audit, now: app.now })
     const intervalMs = Math.round(config.housekeepingIntervalMinutes * 60_000)
     const schedule: HousekeepingSchedule = intervalMs === 0 ? 'off' : config.redisUrl ? 'queue' : 'timer'
-    // Aborted first thing at close, so a long run stops between two batches instead of holding shutdown.
+    // Aborted when closing starts, so a long run stops between two batches instead of holding shutdown.
     const shutdown = new AbortController()
+    // Runs in progress (scheduled or by hand), awaited at close so the database is not closed under them.
+    const inFlight = new Set<Promise<unknown>>()
 
-    const runOnce = async (trigger: Trigger): Promise<HousekeepingResult> => {
+    const execute = async (trigger: Trigger): Promise<HousekeepingResult> => {
       const started = performance.now()
       try {
         const result = await service.run({ signal: shutdown.signal })
@@ -73,11 +75,23 @@ export default fp(
         throw error
       }
     }
+    const runOnce = (trigger: Trigger): Promise<HousekeepingResult> => {
+      const run = execute(trigger)
+      const settled: Promise<unknown> = run.catch(() => undefined).finally(() => inFlight.delete(settled))
+      inFlight.add(settled)
+      return run
+    }
 
     app.decorate('housekeeping', { schedule, run: () => runOnce({ via: 'manual' }) } satisfies Housekeeping)
+    let scheduler: Scheduler | undefined
+    // As soon as closing starts (before the other plugins' onClose): requests may still be finishing, runs need not.
+    app.addHook('preClose', async () => shutdown.abort())
+    app.addHook('onClose', async () => {
+      await scheduler?.close()
+      await Promise.allSettled([...inFlight])
+    })
     if (schedule === 'off') return
 
-    let scheduler: Scheduler | undefined
     // Started once every plugin is in place, and only by an app that is actually going to run.
     app.addHook('onReady', async () => {
       scheduler =
@@ -85,10 +99,6 @@ export default fp(
           ? startQueue({ url: config.redisUrl!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
           : startTimer(intervalMs, runOnce)
       app.log.info({ schedule, interval_minutes: config.housekeepingIntervalMinutes }, 'housekeeping scheduled')
-    })
-    app.addHook('onClose', async () => {
-      shutdown.abort()
-      await scheduler?.close()
     })
   },
   { name: 'housekeeping', dependencies: ['database', 'services', 'metrics'] },
