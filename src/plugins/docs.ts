@@ -25,6 +25,25 @@ function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
 }
 
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> } }>>
+}
+
+/**
+ * @fastify/swagger marks every request body as required. A body that may be null is optional (the
+ * spec's `curl -X POST .../enable-2fa` sends none), and a validating proxy or generated client must
+ * see it that way.
+ */
+function markOptionalBodies<T extends OpenApiDocument>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      const schema = operation.requestBody?.content?.['application/json']?.schema
+      if (operation.requestBody && schema?.nullable) operation.requestBody.required = false
+    }
+  }
+  return document
+}
+
 /**
  * OpenAPI 3 at /api/openapi.json, Swagger UI at /api/docs and ReDoc at /api/redoc.
  * Both UIs are served from installed packages: they must work on machines without internet.
@@ -61,6 +80,8 @@ export default fp(
           { name: 'dev', description: 'Development helpers, served only with DEBUG on' },
         ],
       },
+      transformObject: (documentObject) =>
+        'openapiObject' in documentObject ? markOptionalBodies(documentObject.openapiObject as OpenApiDocument) : documentObject.swaggerObject,
     })
     await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: false, uiConfig: { persistAuthorization: true } })
 

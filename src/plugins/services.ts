@@ -12,6 +12,7 @@ import { createSessionsRepository, type SessionsRepository } from '../modules/se
 import { createSessionsService, type SessionsService } from '../modules/sessions/sessions-service.js'
 import { createUsersRepository, type UsersRepository } from '../modules/users/users-repository.js'
 import { createUsersService, type UsersService } from '../modules/users/users-service.js'
+import type { TemplateData, TemplateName } from '../mail/mail-templates.js'
 import authPlugin from './auth.js'
 
 declare module 'fastify' {
@@ -67,26 +68,24 @@ export default fp(
       invalidateUser,
       onError: logError,
       notifyNewDevice: async (user, session) => {
-        await mailer
-          .send({
-            to: user.email,
-            template: 'new-sign-in',
-            data: {
-              username: user.username,
-              time: `${session.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
-              device: session.device ?? 'Unknown device',
-              ip: session.ip ?? 'unknown',
-              link: `${config.publicUrl}/security`,
-            },
-          })
-          .catch((error: unknown) => logError(error, 'new sign-in notice not queued'))
+        await sendNotice(user.email, 'new-sign-in', {
+          username: user.username,
+          time: `${session.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+          device: session.device ?? 'Unknown device',
+          ip: session.ip ?? 'unknown',
+          link: `${config.publicUrl}/security`,
+        })
       },
     })
 
     type Notice = 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed' | 'signed-out-everywhere'
-    const notify = async (user: { email: string; username: string }, template: Notice) => {
-      await mailer.send({ to: user.email, template, data: { username: user.username } }).catch((error: unknown) => logError(error, `${template} notice not queued`))
+    // Security notices go out unasked, so anyone who opens an account on a stranger's address could
+    // aim them at it: they share the per-recipient cap, and over it they are dropped silently.
+    const sendNotice = async (to: string, template: TemplateName, data: TemplateData) => {
+      if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
+      await mailer.send({ to, template, data }).catch((error: unknown) => logError(error, `${template} notice not queued`))
     }
+    const notify = (user: { email: string; username: string }, template: Notice) => sendNotice(user.email, template, { username: user.username })
     const limits = createAttemptLimits(app.limitCounters, config, {
       // Audited on every refusal; the owner is mailed once per window, not once per refused guess.
       onSecondFactorLocked: async (userId) => {
@@ -94,9 +93,7 @@ export default fp(
         if (!(await limits.firstSecondFactorLock(userId))) return
         const user = await users.findById(userId)
         if (!user) return
-        await mailer
-          .send({ to: user.email, template: 'two-fa-locked', data: { username: user.username, minutes: SECOND_FACTOR_WINDOW_SECONDS / 60 } })
-          .catch((error: unknown) => logError(error, 'two-fa-locked notice not queued'))
+        await sendNotice(user.email, 'two-fa-locked', { username: user.username, minutes: SECOND_FACTOR_WINDOW_SECONDS / 60 })
       },
     })
     authService = createAuthService({

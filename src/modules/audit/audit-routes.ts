@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { PageOf, PaginationQuery } from '../../lib/pagination.js'
+import { PageOf, PaginationQuery, pageOf } from '../../lib/pagination.js'
 import { ErrorDetail } from '../../lib/schemas.js'
 
 const AuditEntry = Type.Object({
@@ -34,7 +34,8 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { skip, limit, action, actor_id, target_id, since, until } = request.query
+      const { action, actor_id, target_id, since, until } = request.query
+      const { skip, limit } = pageOf(request.query)
       const page = await app.repositories.audit.search(
         { action, actorId: actor_id, targetId: target_id, since: since ? new Date(since) : undefined, until: until ? new Date(until) : undefined },
         { skip, limit },

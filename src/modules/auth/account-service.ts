@@ -35,6 +35,12 @@ export interface AccountServiceDeps {
 export function createAccountService(deps: AccountServiceDeps) {
   const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
+  // Notices go out unasked: capped per recipient like every mail, dropped silently over the cap.
+  const notice = async (to: string, template: 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done', data: Record<string, string>) => {
+    if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
+    await mailer.send({ to, template, data }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
+  }
+
   const link = (path: string, token: string) => `${config.publicUrl}${path}?token=${encodeURIComponent(token)}`
 
   async function sendVerification(user: UserRow): Promise<void> {
@@ -82,9 +88,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         template: 'email-change-confirm',
         data: { username: user.username, link: link('/verify-email', token), token, expires_minutes: VERIFY_EMAIL_TTL_MS / 60_000 },
       })
-      await mailer
-        .send({ to: user.email, template: 'email-change-requested', data: { username: user.username, new_email: maskEmail(newEmail) } })
-        .catch((error: unknown) => deps.onError(error, 'email change notice not queued'))
+      await notice(user.email, 'email-change-requested', { username: user.username, new_email: maskEmail(newEmail) })
       return updated
     },
 
@@ -103,9 +107,7 @@ export function createAccountService(deps: AccountServiceDeps) {
 
     /** Tells the old address that an administrator moved the account elsewhere. */
     async notifyEmailChangedByAdmin(user: Pick<UserRow, 'username'>, oldEmail: string, newEmail: string): Promise<void> {
-      await mailer
-        .send({ to: oldEmail, template: 'email-changed-by-admin', data: { username: user.username, new_email: maskEmail(newEmail) } })
-        .catch((error: unknown) => deps.onError(error, 'email changed notice not queued'))
+      await notice(oldEmail, 'email-changed-by-admin', { username: user.username, new_email: maskEmail(newEmail) })
     },
 
     /** Confirms an address: a verification link, or the link that completes an email change. */
@@ -167,9 +169,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx)
       })
       await Promise.all([deps.invalidateUser(user.id), dropCachedKeys()])
-      await mailer
-        .send({ to: user.email, template: 'password-reset-done', data: { username: user.username } })
-        .catch((error: unknown) => deps.onError(error, 'password reset notice not queued'))
+      await notice(user.email, 'password-reset-done', { username: user.username })
     },
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { ROLES, type Role } from '../../db/schema.js'
-import { PageOf } from '../../lib/pagination.js'
+import { PageOf, pageOf } from '../../lib/pagination.js'
 import { ErrorDetail } from '../../lib/schemas.js'
 import {
   AdminCreateUserBody,
@@ -14,7 +14,8 @@ import {
   UserPublic,
   toUserPublic,
 } from './users-schemas.js'
-import { isOwnEmailChange } from './users-service.js'
+import { Errors } from '../../lib/errors.js'
+import { isOwnEmailChange, touchesPendingEmail } from './users-service.js'
 
 const UserPage = PageOf(UserPublic)
 const client = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
@@ -66,7 +67,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { operationId: 'listUsers', tags: ['users'], summary: 'List users (admin)', querystring: UserListQuery, response: { 200: UserPage, 422: ErrorDetail } },
     },
     async (request) => {
-      const { skip, limit, search, role, is_active } = request.query
+      const { search, role, is_active } = request.query
+      const { skip, limit } = pageOf(request.query)
       const page = await app.usersService.list({ search, role, isActive: is_active }, { skip, limit })
       return { items: page.items.map(toUserPublic), total: page.total, skip, limit }
     },
@@ -101,7 +103,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const { skip, limit } = request.query
+      const { skip, limit } = pageOf(request.query)
       const page = await app.usersService.list({ role: request.params.role.toLowerCase() as Role }, { skip, limit })
       return { items: page.items.map(toUserPublic), total: page.total, skip, limit }
     },
@@ -130,8 +132,10 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      // Moving one's own account to another address is how a stolen token becomes a takeover.
+      // Moving one's own account to another address is how a stolen token becomes a takeover; withdrawing
+      // a pending move is a session's decision too, never an API key's.
       if (isOwnEmailChange(request.user, request.params.user_id, request.body)) await app.requireFreshProof(request)
+      else if (touchesPendingEmail(request.user, request.params.user_id, request.body) && request.auth.method !== 'jwt') throw new Errors.SessionRequired()
       return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
     },
   )

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import type { UserRow } from '../../db/schema.js'
+import { PaginationQuery } from '../../lib/pagination.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/passwords.js'
 
 // Null first: with type coercion on, a string-first union would turn null into "" instead of clearing.
@@ -92,8 +93,7 @@ export const UserIdParams = Type.Object({ user_id: Type.Integer({ minimum: 1, ma
 export const ChangePasswordBody = Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password })
 
 export const UserListQuery = Type.Object({
-  skip: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  ...PaginationQuery,
   search: Type.Optional(Type.String({ maxLength: 100 })),
   role: Type.Optional(RoleSchema),
   is_active: Type.Optional(Type.Boolean()),

@@ -68,6 +68,11 @@ export interface UsersServiceDeps {
   onEmailChangedByAdmin: (user: UserRow, oldEmail: string, newEmail: string) => Promise<void>
 }
 
+/** Whether an update would withdraw the caller's pending email change (it sends the current address back). */
+export function touchesPendingEmail(actor: Pick<Principal, 'id' | 'pendingEmail'>, userId: number, body: Pick<UpdateUserBody, 'email'>): boolean {
+  return actor.id === userId && body.email !== undefined && actor.pendingEmail !== null && actor.pendingEmail !== undefined
+}
+
 /** Whether an update asks to change the caller's own address: that needs a session and a fresh proof. */
 export function isOwnEmailChange(actor: Pick<Principal, 'id' | 'email'>, userId: number, body: Pick<UpdateUserBody, 'email'>): boolean {
   return actor.id === userId && body.email !== undefined && body.email.toLowerCase() !== actor.email.toLowerCase()
