@@ -22,6 +22,7 @@ import { join } from 'node:path'
  * - email-change-requested, email-changed-by-admin: username, new_email (masked)
  * - two-fa-locked: username, minutes
  * - new-sign-in: username, time, device, ip, link
+ * - account-deleted: username
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -38,6 +39,7 @@ export const TEMPLATE_NAMES = [
   'email-changed-by-admin',
   'two-fa-locked',
   'new-sign-in',
+  'account-deleted',
 ] as const
 
 export type TemplateName = (typeof TEMPLATE_NAMES)[number]
