@@ -10,6 +10,7 @@ import { createRefreshTokensRepository, type RefreshTokensRepository } from '../
 import { createTwoFactorService, type TwoFactorService } from '../modules/auth/two-factor-service.js'
 import { createSessionsRepository, type SessionsRepository } from '../modules/sessions/sessions-repository.js'
 import { createSessionsService, type SessionsService } from '../modules/sessions/sessions-service.js'
+import { createAccountDataService, type AccountDataService } from '../modules/users/account-data-service.js'
 import { createUsersRepository, type UsersRepository } from '../modules/users/users-repository.js'
 import { createUsersService, type UsersService } from '../modules/users/users-service.js'
 import type { TemplateData, TemplateName } from '../mail/mail-templates.js'
@@ -19,6 +20,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     repositories: { users: UsersRepository; audit: AuditRepository; refreshTokens: RefreshTokensRepository; sessions: SessionsRepository }
     sessions: SessionsService
+    accountData: AccountDataService
     usersService: UsersService
     authService: AuthService
     twoFactor: TwoFactorService
@@ -148,6 +150,20 @@ export default fp(
     app.decorate('usersService', usersService)
     app.decorate('attemptLimits', limits)
     app.decorate('sessions', sessions)
+    app.decorate(
+      'accountData',
+      createAccountDataService({
+        db,
+        users,
+        sessions: sessionsRepository,
+        apiKeys,
+        audit,
+        now,
+        invalidateUser,
+        // The address is gone from the database by now; this one mail is the user's receipt.
+        notifyDeleted: (user) => sendNotice(user.email, 'account-deleted', { username: user.username }),
+      }),
+    )
   },
   { name: 'services', dependencies: ['database', 'cache', 'mail'] },
 )

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, lte, or, type SQL } from 'drizzle-orm'
 import { createCrudRepository } from '../../db/crud.js'
 import type { Db } from '../../db/database.js'
 import { auditLogs, type AuditLogRow } from '../../db/schema.js'
@@ -22,6 +22,15 @@ export interface AuditFilters {
 export function createAuditRepository(db: Db) {
   const crud = createCrudRepository(db, auditLogs)
   return {
+    /** Events the user did or that were done to them, oldest first (a data export). */
+    async listAbout(userId: number, limit: number, tx: Db = db): Promise<AuditLogRow[]> {
+      return tx
+        .select()
+        .from(auditLogs)
+        .where(or(eq(auditLogs.actorId, userId), eq(auditLogs.targetId, userId)))
+        .orderBy(asc(auditLogs.id))
+        .limit(limit)
+    },
     async record(event: AuditEvent, tx: Db = db): Promise<void> {
       await tx.insert(auditLogs).values({
         action: event.action,

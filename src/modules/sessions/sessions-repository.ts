@@ -25,6 +25,11 @@ export function createSessionsRepository(db: Db) {
       return rows[0]
     },
 
+    /** Every session of a user still stored, live or ended, newest first (a data export). */
+    async listAll(userId: number, tx: Db = db): Promise<SessionRow[]> {
+      return tx.select().from(sessions).where(eq(sessions.userId, userId)).orderBy(desc(sessions.createdAt))
+    },
+
     /** Live sessions of a user, most recently used first. */
     async listLive(userId: number, at: Date, tx: Db = db): Promise<SessionRow[]> {
       return tx

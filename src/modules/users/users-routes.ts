@@ -29,6 +29,44 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.delete(
+    '/me',
+    {
+      // Irreversible, so a recent proof: a stolen token alone cannot erase someone.
+      config: { access: 'session', fresh: true },
+      schema: {
+        operationId: 'deleteCurrentUser',
+        tags: ['users'],
+        summary: 'Delete your account and everything that belongs to it (the last active superadmin cannot)',
+        body: Type.Optional(Type.Union([Type.Object({ password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) }), Type.Null()])),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await app.accountData.deleteSelf(request.user.id, (user, tx) => app.usersService.assertNotLastSuperadmin(user, tx))
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/me/export',
+    {
+      // A copy of everything about someone is as sensitive as the account: a recent proof.
+      config: { access: 'session', fresh: true },
+      schema: {
+        operationId: 'exportCurrentUser',
+        tags: ['users'],
+        summary: 'A JSON copy of everything stored about you (profile, sessions, API keys without secrets, audit events)',
+        response: { 200: Type.Object({}, { additionalProperties: true }) },
+      },
+    },
+    async (request, reply) => {
+      const data = await app.accountData.export(request.user.id)
+      reply.header('content-disposition', `attachment; filename="account-export-${request.user.id}.json"`)
+      return data
+    },
+  )
+
+  app.delete(
     '/me/pending-email',
     {
       config: { access: 'session' },

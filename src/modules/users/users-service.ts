@@ -131,6 +131,8 @@ export function createUsersService(deps: UsersServiceDeps) {
   }
 
   return {
+    assertNotLastSuperadmin,
+
     async register(body: RegisterBody, ip: string): Promise<UserRow> {
       // Self-registration can only ever create a plain user, whatever the client sends.
       if (body.role !== undefined && body.role !== 'user') throw new Errors.Forbidden('Registration can only create users with the "user" role')

@@ -1,0 +1,116 @@
+import { eq, or } from 'drizzle-orm'
+import { describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { apiKeys, auditLogs, sessions } from '../../src/db/schema.js'
+import { authHeader, controllableClock, expectNoSecrets, signedInUser, userRow, waitForMail } from '../helpers/factories.js'
+import { listen } from '../helpers/network.js'
+import { useTestContext } from '../helpers/test-context.js'
+
+const context = useTestContext()
+
+async function createKey(app: Awaited<ReturnType<typeof context.buildApp>>, headers: Record<string, string>) {
+  const response = await app.inject({ method: 'POST', url: '/api/v1/api-keys/', headers, payload: { name: 'script', scopes: ['read', 'write'] } })
+  expect(response.statusCode, response.body).toBe(201)
+  return response.json() as { id: number; key: string }
+}
+
+describe('GET /api/v1/users/me/export', () => {
+  it('answers everything stored about the caller, without a secret, as an attachment', async () => {
+    const app = await context.buildApp()
+    const user = await signedInUser(app, 'user', { first_name: 'Ada', language: 'de' })
+    const key = await createKey(app, user.headers)
+    const response = await app.inject({ method: 'GET', url: '/api/v1/users/me/export', headers: user.headers })
+    expect(response.statusCode, response.body).toBe(200)
+    expect(response.headers['content-disposition']).toMatch(/attachment; filename="account-export-\d+\.json"/)
+    const data = response.json() as Record<string, unknown> & { profile: Record<string, unknown>; sessions: unknown[]; api_keys: { id: number }[]; audit_events: { action: string }[] }
+    expect(data.profile).toMatchObject({ id: user.id, username: user.username, email: user.email, first_name: 'Ada', language: 'de' })
+    expect(data.sessions).toHaveLength(1)
+    expect(data.api_keys.map((entry) => entry.id)).toEqual([key.id])
+    expect(data.audit_events.map((event) => event.action)).toEqual(expect.arrayContaining(['user.register', 'auth.login', 'session.created', 'api_key.create']))
+    expect(data).toMatchObject({ passkeys: [], identities: [] })
+    expectNoSecrets(data)
+    expect(response.body).not.toContain(key.key)
+    expect(response.body).not.toContain(user.tokens.refresh_token)
+  })
+
+  it('needs a session with a recent proof: an API key gets 403, a stale session reauthentication_required', async () => {
+    const clock = controllableClock()
+    const app = await context.buildApp({}, { now: clock.now })
+    const user = await signedInUser(app)
+    const key = await createKey(app, user.headers)
+    expect((await app.inject({ method: 'GET', url: '/api/v1/users/me/export', headers: { 'x-api-key': key.key } })).statusCode).toBe(403)
+    clock.advance(11 * 60_000)
+    const stale = await app.inject({ method: 'GET', url: '/api/v1/users/me/export', headers: user.headers })
+    expect(stale.statusCode).toBe(403)
+    expect(stale.json()).toMatchObject({ code: 'reauthentication_required' })
+  })
+})
+
+describe('DELETE /api/v1/users/me', () => {
+  it('deletes the account with its sessions and keys, closes its sockets, mails a receipt and keeps an audit entry without personal data', async () => {
+    const app = await context.buildApp({ WS_SESSION_CHECK_INTERVAL_MS: '100' })
+    const user = await signedInUser(app)
+    const key = await createKey(app, user.headers)
+    const server = await listen(app)
+    const socket = new WebSocket(`${server.ws}/ws/${user.username}-phone?token=${user.tokens.access_token}`)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)))
+
+    const response = await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: user.headers })
+    expect(response.statusCode, response.body).toBe(204)
+
+    expect(await closed).toBe(4401)
+    expect(await userRow(app, user.id)).toBeUndefined()
+    expect(await app.db.select().from(sessions).where(eq(sessions.userId, user.id))).toEqual([])
+    expect(await app.db.select().from(apiKeys).where(eq(apiKeys.userId, user.id))).toEqual([])
+    expect((await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { 'x-api-key': key.key } })).statusCode).toBe(401)
+    expect((await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(user.tokens.access_token) })).statusCode).toBe(401)
+    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username_or_email: user.username, password: user.password } })
+    expect(login.statusCode).toBe(401)
+
+    const entries = await app.db.select().from(auditLogs).where(or(eq(auditLogs.action, 'user.self_delete')))
+    const mine = entries.filter((entry) => entry.targetId === user.id)
+    expect(mine).toHaveLength(1)
+    const text = JSON.stringify(mine[0])
+    expect(text).not.toContain(user.username)
+    expect(text).not.toContain(user.email)
+    expect(mine[0]!.ip).toBeNull()
+
+    const receipt = await waitForMail(app, user.email, { subject: /account was deleted/i })
+    expect(receipt.text).toContain(user.username)
+  })
+
+  it('needs a fresh proof (password in the body works) and refuses API keys', async () => {
+    const clock = controllableClock()
+    const app = await context.buildApp({}, { now: clock.now })
+    const user = await signedInUser(app)
+    const key = await createKey(app, user.headers)
+    expect((await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: { 'x-api-key': key.key } })).statusCode).toBe(403)
+    clock.advance(11 * 60_000)
+    const stale = await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: user.headers })
+    expect(stale.json()).toMatchObject({ code: 'reauthentication_required' })
+    const wrong = await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: user.headers, payload: { password: 'not-the-password' } })
+    expect(wrong.statusCode).toBe(400)
+    expect(await userRow(app, user.id)).toBeDefined()
+    const right = await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: user.headers, payload: { password: user.password } })
+    expect(right.statusCode, right.body).toBe(204)
+    expect(await userRow(app, user.id)).toBeUndefined()
+  })
+
+  it('refuses the last active superadmin, who must hand over first', async () => {
+    const app = await context.buildApp()
+    // Make this user the only active superadmin of the database.
+    const user = await signedInUser(app, 'superadmin')
+    const others = await app.inject({ method: 'GET', url: '/api/v1/users/role/superadmin?limit=100', headers: user.headers })
+    for (const other of (others.json() as { items: { id: number }[] }).items) {
+      if (other.id !== user.id) await app.inject({ method: 'PUT', url: `/api/v1/users/update/${other.id}`, headers: user.headers, payload: { is_active: false } })
+    }
+    const response = await app.inject({ method: 'DELETE', url: '/api/v1/users/me', headers: user.headers })
+    expect(response.statusCode).toBe(403)
+    expect(response.json()).toMatchObject({ code: 'last_superadmin' })
+    expect(await userRow(app, user.id)).toBeDefined()
+  })
+})
