@@ -14,6 +14,8 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reportsDirectory: 'coverage',
       reporter: ['text-summary', 'json', 'json-summary'],
+      // A red run still prints its coverage, so a failing CI log shows what the run reached.
+      reportOnFailure: true,
       // The floor: today's figures (CI's real-services pass), so coverage can only go up. Raise them
       // when a change adds tests; never lower them to let a change through.
       thresholds: {
