@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -11,6 +11,10 @@ import { join } from 'node:path'
  * declares the same way on its own first line. Slots are filled from these files when they are loaded, before
  * any value exists, so user data can never reach a slot; `{{placeholders}}` in the layout, the title, the
  * footer and the body are then filled (and escaped) per email like before.
+ *
+ * Languages: English, the base, is at the top of `templates/email/`; every other language in EMAIL_LANGUAGES
+ * has the same files (its own `_layout.html` included) in `templates/email/<language>/`. A translation must use
+ * exactly the placeholders of the English file, part by part (subject, HTML, text), or the boot fails.
  *
  * Placeholders each template expects (`{{project_name}}` is always filled in by the renderer):
  * - two-fa-code: username, code, expires_minutes
@@ -42,7 +46,16 @@ export const TEMPLATE_NAMES = [
   'account-deleted',
 ] as const
 
+/**
+ * The languages every template ships in, as BCP 47 tags; each but English is a folder of `templates/email/`.
+ * A region-specific translation would be added as its own tag (`pt-BR`) next to the general one (`pt`).
+ */
+export const EMAIL_LANGUAGES = ['en', 'es', 'fr', 'de'] as const
+/** What a recipient gets when none of EMAIL_LANGUAGES fits their `language`; also the base the others are checked against. */
+export const DEFAULT_EMAIL_LANGUAGE = 'en' satisfies EmailLanguage
+
 export type TemplateName = (typeof TEMPLATE_NAMES)[number]
+export type EmailLanguage = (typeof EMAIL_LANGUAGES)[number]
 export type TemplateData = Readonly<Record<string, string | number>>
 
 export interface RenderedEmail {
@@ -51,8 +64,17 @@ export interface RenderedEmail {
   readonly text: string
 }
 
+export interface RenderOptions {
+  projectName: string
+  /** The recipient's language (`users.language`); anything unknown or missing gets English. */
+  language?: string | null
+}
+
+/** Every template of every language, each body already inside its language's layout, placeholders still in place. */
+export type TemplateSet = ReadonlyMap<EmailLanguage, ReadonlyMap<TemplateName, RenderedEmail>>
+
 // Two levels up is the project root both from src/mail (tsx, vitest) and from dist/mail (compiled).
-const TEMPLATE_DIR = join(import.meta.dirname, '../../templates/email')
+export const TEMPLATE_DIR = join(import.meta.dirname, '../../templates/email')
 const PLACEHOLDER = /\{\{\s*([a-z][a-z0-9_]*)\s*\}\}/g
 const SUBJECT_HEADER = /^Subject:[ \t]*([^\r\n]+)\r?\n\r?\n/
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
@@ -62,27 +84,97 @@ const SLOT_NAMES = ['title', 'content', 'footer'] as const
 // `<!-- key: value -->` lines at the very top of a layout or body file; `.` keeps the value on one line.
 const META_LINE = /^<!--[ \t]*([a-z][a-z0-9_-]*):[ \t]*(.*?)[ \t]*-->[ \t]*\r?\n/
 
-/** The files (each body already inside the layout), placeholders still in place. */
-let cache: ReadonlyMap<TemplateName, RenderedEmail> | undefined
+let cache: TemplateSet | undefined
 
 /** Reads every template once; the mailer calls it at startup so a missing or malformed file fails the boot. */
-export function loadTemplates(): ReadonlyMap<TemplateName, RenderedEmail> {
-  if (!cache) {
-    const layout = readLayout()
-    cache = new Map(TEMPLATE_NAMES.map((name) => [name, readTemplate(name, layout)]))
-  }
+export function loadTemplates(): TemplateSet {
+  cache ??= loadTemplatesFrom(TEMPLATE_DIR)
   return cache
 }
 
-const readFile = (file: string) => readFileSync(join(TEMPLATE_DIR, file), 'utf8')
+/** Reads and checks every language under `dir` (uncached; loadTemplates is the one the app uses). */
+export function loadTemplatesFrom(dir: string): TemplateSet {
+  const base = readLanguage(dir, DEFAULT_EMAIL_LANGUAGE)
+  const all = new Map<EmailLanguage, ReadonlyMap<TemplateName, RenderedEmail>>([[DEFAULT_EMAIL_LANGUAGE, base]])
+  for (const language of EMAIL_LANGUAGES) {
+    if (language === DEFAULT_EMAIL_LANGUAGE) continue
+    const templates = readLanguage(dir, language)
+    for (const [name, translated] of templates) {
+      const english = base.get(name)
+      if (english) samePlaceholders(language, name, translated, english)
+    }
+    all.set(language, templates)
+  }
+  checkFolders(dir)
+  return all
+}
+
+/** Where a language's files are, relative to templates/email/. */
+const languageFolder = (language: EmailLanguage) => (language === DEFAULT_EMAIL_LANGUAGE ? '' : `${language}/`)
+
+/** One language's files, read and composed, with paths in messages as a translator sees them. */
+function readLanguage(dir: string, language: EmailLanguage): ReadonlyMap<TemplateName, RenderedEmail> {
+  const folder = languageFolder(language)
+  const source: Source = {
+    read: (file) => {
+      try {
+        return readFileSync(join(dir, folder, file), 'utf8')
+      } catch (error) {
+        throw new Error(
+          `templates/email/${folder}${file} cannot be read (every template ships in every language of EMAIL_LANGUAGES): ${(error as Error).message}`,
+        )
+      }
+    },
+    path: (file) => `templates/email/${folder}${file}`,
+  }
+  const layout = readLayout(source)
+  return new Map(TEMPLATE_NAMES.map((name) => [name, readTemplate(name, layout, source)]))
+}
+
+/**
+ * A file that belongs to no template or no language would never be sent: a typo in a name, or a language
+ * folder added without adding it to EMAIL_LANGUAGES. Say so at boot instead of leaving it silently unused.
+ */
+function checkFolders(dir: string) {
+  const expected = new Set([LAYOUT_FILE, ...TEMPLATE_NAMES.flatMap((name) => [`${name}.html`, `${name}.txt`])])
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue
+    if (!(EMAIL_LANGUAGES as readonly string[]).includes(entry.name) || entry.name === DEFAULT_EMAIL_LANGUAGE) {
+      throw new Error(
+        `templates/email/${entry.name}/ is not a language of EMAIL_LANGUAGES in src/mail/mail-templates.ts (English stays at the top of templates/email/)`,
+      )
+    }
+    for (const file of readdirSync(join(dir, entry.name))) {
+      if (!file.startsWith('.') && !expected.has(file)) throw new Error(`templates/email/${entry.name}/${file} is not a template in TEMPLATE_NAMES`)
+    }
+  }
+}
+
+const placeholdersOf = (source: string) => [...new Set([...source.matchAll(PLACEHOLDER)].map((match) => match[1]))].sort()
+
+// A translation that drops {{link}} would mail a dead end; one that adds {{token}} would throw at send time.
+function samePlaceholders(language: EmailLanguage, name: TemplateName, translated: RenderedEmail, english: RenderedEmail) {
+  for (const part of ['subject', 'html', 'text'] as const) {
+    const want = placeholdersOf(english[part]).join(', ')
+    const got = placeholdersOf(translated[part]).join(', ')
+    if (got !== want) {
+      throw new Error(`templates/email/${language}/${name} (${part}) uses the placeholders [${got}], but the English one uses [${want}]`)
+    }
+  }
+}
+
+interface Source {
+  read(file: string): string
+  path(file: string): string
+}
 
 /** Splits the leading `<!-- key: value -->` lines off a file. */
-function splitMeta(source: string, file: string): { meta: Map<string, string>; rest: string } {
+function splitMeta(text: string, path: string): { meta: Map<string, string>; rest: string } {
   const meta = new Map<string, string>()
-  let rest = source
+  let rest = text
   for (let line = META_LINE.exec(rest); line; line = META_LINE.exec(rest)) {
     const [whole, key = '', value = ''] = line
-    if (meta.has(key)) throw new Error(`templates/email/${file} sets "${key}" twice`)
+    if (meta.has(key)) throw new Error(`${path} sets "${key}" twice`)
     meta.set(key, value)
     rest = rest.slice(whole.length)
   }
@@ -94,57 +186,74 @@ interface Layout {
   readonly defaults: ReadonlyMap<string, string>
 }
 
-function readLayout(): Layout {
-  const { meta, rest } = splitMeta(readFile(LAYOUT_FILE), LAYOUT_FILE)
+function readLayout(source: Source): Layout {
+  const path = source.path(LAYOUT_FILE)
+  const { meta, rest } = splitMeta(source.read(LAYOUT_FILE), path)
   const used = [...rest.matchAll(SLOT)].map((match) => match[1])
   for (const slot of used) {
-    if (!(SLOT_NAMES as readonly (string | undefined)[]).includes(slot)) throw new Error(`templates/email/${LAYOUT_FILE} has an unknown slot {{{${slot}}}}`)
+    if (!(SLOT_NAMES as readonly (string | undefined)[]).includes(slot)) throw new Error(`${path} has an unknown slot {{{${slot}}}}`)
   }
-  if (used.filter((slot) => slot === 'content').length !== 1) throw new Error(`templates/email/${LAYOUT_FILE} must have exactly one {{{content}}} slot`)
+  if (used.filter((slot) => slot === 'content').length !== 1) throw new Error(`${path} must have exactly one {{{content}}} slot`)
   for (const key of meta.keys()) {
-    if (key !== 'footer') throw new Error(`templates/email/${LAYOUT_FILE} may only set a default "footer", not "${key}"`)
+    if (key !== 'footer') throw new Error(`${path} may only set a default "footer", not "${key}"`)
   }
   return { shell: rest, defaults: meta }
 }
 
 /** Puts a body fragment into the layout. Runs at load time, on file contents only. */
-function composeHtml(name: TemplateName, layout: Layout): string {
-  const file = `${name}.html`
-  const { meta, rest } = splitMeta(readFile(file), file)
+function composeHtml(name: TemplateName, layout: Layout, source: Source): string {
+  const path = source.path(`${name}.html`)
+  const { meta, rest } = splitMeta(source.read(`${name}.html`), path)
   for (const key of meta.keys()) {
-    if (key !== 'title' && key !== 'footer') throw new Error(`templates/email/${file} sets an unknown "${key}"`)
+    if (key !== 'title' && key !== 'footer') throw new Error(`${path} sets an unknown "${key}"`)
   }
   const slots = new Map<string, string>([...layout.defaults, ...meta, ['content', rest.replace(/\s+$/, '')]])
   for (const [slot, value] of slots) {
-    if (value.includes('{{{')) throw new Error(`templates/email/${file}: "${slot}" must not contain "{{{"`)
+    if (value.includes('{{{')) throw new Error(`${path}: "${slot}" must not contain "{{{"`)
   }
   // One pass with a callback: slot values are inserted as written and never scanned for slots again.
   return layout.shell.replace(SLOT, (_match, slot: string) => {
     const value = slots.get(slot)
-    if (value === undefined) throw new Error(`templates/email/${file} must start with a "<!-- ${slot}: ... -->" line`)
+    if (value === undefined) throw new Error(`${path} must start with a "<!-- ${slot}: ... -->" line`)
     return value
   })
 }
 
-function readTemplate(name: TemplateName, layout: Layout): RenderedEmail {
-  const textFile = readFile(`${name}.txt`)
+function readTemplate(name: TemplateName, layout: Layout, source: Source): RenderedEmail {
+  const textFile = source.read(`${name}.txt`)
   const header = SUBJECT_HEADER.exec(textFile)
-  if (!header?.[1]) throw new Error(`templates/email/${name}.txt must start with a "Subject: ..." line followed by a blank line`)
-  return { subject: header[1].trim(), html: composeHtml(name, layout), text: textFile.slice(header[0].length) }
+  if (!header?.[1]) throw new Error(`${source.path(`${name}.txt`)} must start with a "Subject: ..." line followed by a blank line`)
+  return { subject: header[1].trim(), html: composeHtml(name, layout, source), text: textFile.slice(header[0].length) }
+}
+
+/**
+ * The shipped language closest to a BCP 47 tag, as RFC 4647 "lookup" does it: the tag itself, then with its
+ * last subtag dropped, again and again (`pt-BR` → `pt`, `de-AT` → `de`), then English. Case and `_` for `-`
+ * do not matter, since stored values come from clients.
+ */
+export function resolveEmailLanguage(language: string | null | undefined): EmailLanguage {
+  let tag = (language ?? '').trim().toLowerCase().replace(/_/g, '-')
+  while (tag !== '') {
+    const found = EMAIL_LANGUAGES.find((supported) => supported.toLowerCase() === tag)
+    if (found) return found
+    tag = tag.includes('-') ? tag.slice(0, tag.lastIndexOf('-')) : ''
+  }
+  return DEFAULT_EMAIL_LANGUAGE
 }
 
 const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (char) => HTML_ENTITIES[char] ?? char)
 
 // A subject is a header line: control characters from a value (CR/LF above all) must never reach it.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point here
 const toHeaderText = (value: string) => value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
 
 /**
- * Fills a template. Values are HTML-escaped in the HTML part and kept as they are in the text part.
- * A placeholder without a value throws: that is a bug in the caller, and sending `{{code}}` to a user is worse
- * than failing loudly.
+ * Fills a template in the recipient's language (see resolveEmailLanguage). Values are HTML-escaped in the HTML
+ * part and kept as they are in the text part. A placeholder without a value throws: that is a bug in the
+ * caller, and sending `{{code}}` to a user is worse than failing loudly.
  */
-export function renderTemplate(name: TemplateName, data: TemplateData, options: { projectName: string }): RenderedEmail {
-  const template = loadTemplates().get(name)
+export function renderTemplate(name: TemplateName, data: TemplateData, options: RenderOptions): RenderedEmail {
+  const template = loadTemplates().get(resolveEmailLanguage(options.language))?.get(name)
   if (!template) throw new Error(`unknown email template "${name}"`)
   const values: TemplateData = { ...data, project_name: options.projectName }
 

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import nodemailer, { type NodemailerError, type SMTPTransportOptions, type Transporter } from 'nodemailer'
 import type { Config } from '../config/config.js'
 import { Errors } from '../lib/errors.js'
-import { loadTemplates, renderTemplate, type TemplateData, type TemplateName } from './mail-templates.js'
+import { loadTemplates, renderTemplate, resolveEmailLanguage, type EmailLanguage, type TemplateData, type TemplateName } from './mail-templates.js'
 
 export type MailerMode = 'smtp' | 'outbox' | 'disabled'
 
@@ -12,6 +12,8 @@ export interface MailMessage {
   to: string
   template: TemplateName
   data: TemplateData
+  /** The recipient's `users.language` (BCP 47, e.g. `pt-BR`); the closest shipped language is used, English when none fits. */
+  language?: string | null
 }
 
 export interface OutboxEntry {
@@ -83,6 +85,8 @@ const REDIS_ERROR_LOG_INTERVAL_MS = 5_000
 interface Envelope {
   to: string
   template: TemplateName
+  /** The language it was rendered in. Optional: jobs queued before languages existed have none (they are English). */
+  language?: EmailLanguage
   subject: string
   html: string
   text: string
@@ -119,8 +123,11 @@ export function createMailer(options: MailerOptions): Mailer {
 
   const compose = (message: MailMessage): Envelope => {
     assertSingleAddress(message.to)
-    const rendered = renderTemplate(message.template, message.data, { projectName: config.projectName })
-    return { to: message.to, template: message.template, ...rendered }
+    // Rendered here, not in the worker, so a template bug fails the caller at once; the job then carries the
+    // finished words in the recipient's language, and a restart or another instance sends exactly those.
+    const language = resolveEmailLanguage(message.language)
+    const rendered = renderTemplate(message.template, message.data, { projectName: config.projectName, language })
+    return { to: message.to, template: message.template, language, ...rendered }
   }
 
   const keepInOutbox = (envelope: Envelope) => {
@@ -208,7 +215,12 @@ function createSmtpDelivery(options: MailerOptions, retry: RetryPolicy, counters
   const transport = createTransport(config.smtp, options.transport)
   const from = { name: config.smtp.fromName, address: config.smtp.fromEmail }
   // Only the template and a masked address: the body holds codes and links that must not reach logs.
-  const describe = (envelope: Envelope, attempt: number) => ({ template: envelope.template, to: maskAddress(envelope.to), attempt, max_attempts: retry.attempts })
+  const describe = (envelope: Envelope, attempt: number) => ({
+    template: envelope.template,
+    to: maskAddress(envelope.to),
+    attempt,
+    max_attempts: retry.attempts,
+  })
 
   const handlers: DeliveryHandlers = {
     async deliver(envelope, attempt) {

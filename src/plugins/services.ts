@@ -70,7 +70,7 @@ export default fp(
       invalidateUser,
       onError: logError,
       notifyNewDevice: async (user, session) => {
-        await sendNotice(user.email, 'new-sign-in', {
+        await sendNotice(user, 'new-sign-in', {
           username: user.username,
           time: `${session.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
           device: session.device ?? 'Unknown device',
@@ -83,11 +83,13 @@ export default fp(
     type Notice = 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed' | 'signed-out-everywhere'
     // Security notices go out unasked, so anyone who opens an account on a stranger's address could
     // aim them at it: they share the per-recipient cap, and over it they are dropped silently.
-    const sendNotice = async (to: string, template: TemplateName, data: TemplateData) => {
+    // In the recipient's own language, so the user row travels with the address.
+    const sendNotice = async (recipient: { email: string; language: string }, template: TemplateName, data: TemplateData) => {
+      const to = recipient.email
       if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
-      await mailer.send({ to, template, data }).catch((error: unknown) => logError(error, `${template} notice not queued`))
+      await mailer.send({ to, template, data, language: recipient.language }).catch((error: unknown) => logError(error, `${template} notice not queued`))
     }
-    const notify = (user: { email: string; username: string }, template: Notice) => sendNotice(user.email, template, { username: user.username })
+    const notify = (user: { email: string; username: string; language: string }, template: Notice) => sendNotice(user, template, { username: user.username })
     const limits = createAttemptLimits(app.limitCounters, config, {
       // Audited on every refusal; the owner is mailed once per window, not once per refused guess.
       onSecondFactorLocked: async (userId) => {
@@ -95,7 +97,7 @@ export default fp(
         if (!(await limits.firstSecondFactorLock(userId))) return
         const user = await users.findById(userId)
         if (!user) return
-        await sendNotice(user.email, 'two-fa-locked', { username: user.username, minutes: SECOND_FACTOR_WINDOW_SECONDS / 60 })
+        await sendNotice(user, 'two-fa-locked', { username: user.username, minutes: SECOND_FACTOR_WINDOW_SECONDS / 60 })
       },
     })
     authService = createAuthService({
@@ -161,7 +163,7 @@ export default fp(
         now,
         invalidateUser,
         // The address is gone from the database by now; this one mail is the user's receipt.
-        notifyDeleted: (user) => sendNotice(user.email, 'account-deleted', { username: user.username }),
+        notifyDeleted: (user) => sendNotice(user, 'account-deleted', { username: user.username }),
       }),
     )
   },

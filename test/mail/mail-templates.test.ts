@@ -3,7 +3,18 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { renderTemplate, TEMPLATE_NAMES } from '../../src/mail/mail-templates.js'
 
-const SAMPLE_DATA = { username: 'alice', code: '123456', link: 'https://app.example.com/reset?token=a&b=c', expires_minutes: 15 }
+// Every placeholder any template uses (see the list in mail-templates.ts), so each template can be rendered.
+const SAMPLE_DATA = {
+  username: 'alice',
+  code: '123456',
+  link: 'https://app.example.com/reset?token=a&b=c',
+  expires_minutes: 15,
+  minutes: 15,
+  new_email: 'n***@example.com',
+  time: '2026-01-02 03:04 UTC',
+  device: 'Firefox on Linux',
+  ip: '203.0.113.9',
+}
 const TEMPLATE_DIR = join(import.meta.dirname, '../../templates/email')
 
 /** A body fragment as the test expects to see it: its `<!-- key: value -->` lines split off, sample values filled in. */
@@ -14,8 +25,8 @@ function expectedBody(name: string, values: Record<string, string | number>) {
     meta[line[1] ?? ''] = line[2] ?? ''
     source = source.slice(line[0].length)
   }
-  const escape = (value: string) => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
-  const fill = (text: string) => text.replace(/\{\{([a-z_]+)\}\}/g, (_match, key: string) => escape(String(values[key])))
+  const escapeHtml = (value: string) => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+  const fill = (text: string) => text.replace(/\{\{([a-z_]+)\}\}/g, (_match, key: string) => escapeHtml(String(values[key])))
   return { title: meta.title === undefined ? undefined : fill(meta.title), body: fill(source.trimEnd()) }
 }
 

@@ -36,9 +36,10 @@ export function createAccountService(deps: AccountServiceDeps) {
   const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
   // Notices go out unasked: capped per recipient like every mail, dropped silently over the cap.
-  const notice = async (to: string, template: 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done', data: Record<string, string>) => {
+  type Notice = 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done'
+  const notice = async (to: string, template: Notice, data: Record<string, string>, language: string) => {
     if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
-    await mailer.send({ to, template, data }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
+    await mailer.send({ to, template, data, language }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
   }
 
   const link = (path: string, token: string) => `${config.publicUrl}${path}?token=${encodeURIComponent(token)}`
@@ -49,6 +50,7 @@ export function createAccountService(deps: AccountServiceDeps) {
     await mailer.send({
       to: user.email,
       template: 'verify-email',
+      language: user.language,
       data: { username: user.username, link: link('/verify-email', token), token, expires_minutes: VERIFY_EMAIL_TTL_MS / 60_000 },
     })
   }
@@ -86,9 +88,11 @@ export function createAccountService(deps: AccountServiceDeps) {
       await mailer.send({
         to: newEmail,
         template: 'email-change-confirm',
+        // The new address belongs to the same person: their language, not a guess from the address.
+        language: user.language,
         data: { username: user.username, link: link('/verify-email', token), token, expires_minutes: VERIFY_EMAIL_TTL_MS / 60_000 },
       })
-      await notice(user.email, 'email-change-requested', { username: user.username, new_email: maskEmail(newEmail) })
+      await notice(user.email, 'email-change-requested', { username: user.username, new_email: maskEmail(newEmail) }, user.language)
       return updated
     },
 
@@ -106,8 +110,8 @@ export function createAccountService(deps: AccountServiceDeps) {
     },
 
     /** Tells the old address that an administrator moved the account elsewhere. */
-    async notifyEmailChangedByAdmin(user: Pick<UserRow, 'username'>, oldEmail: string, newEmail: string): Promise<void> {
-      await notice(oldEmail, 'email-changed-by-admin', { username: user.username, new_email: maskEmail(newEmail) })
+    async notifyEmailChangedByAdmin(user: Pick<UserRow, 'username' | 'language'>, oldEmail: string, newEmail: string): Promise<void> {
+      await notice(oldEmail, 'email-changed-by-admin', { username: user.username, new_email: maskEmail(newEmail) }, user.language)
     },
 
     /** Confirms an address: a verification link, or the link that completes an email change. */
@@ -156,6 +160,7 @@ export function createAccountService(deps: AccountServiceDeps) {
           await mailer.send({
             to: user.email,
             template: 'password-reset',
+            language: user.language,
             data: { username: user.username, link: link('/reset-password', token), token, expires_minutes: PASSWORD_RESET_TTL_MS / 60_000 },
           })
         })().catch((error: unknown) => deps.onError(error, 'password reset email not queued'))
@@ -169,7 +174,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx)
       })
       await Promise.all([deps.invalidateUser(user.id), dropCachedKeys()])
-      await notice(user.email, 'password-reset-done', { username: user.username })
+      await notice(user.email, 'password-reset-done', { username: user.username }, user.language)
     },
   }
 }

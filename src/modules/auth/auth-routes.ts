@@ -194,7 +194,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { config: { access: 'session' }, schema: { operationId: 'sendTestEmail', tags: ['auth'], summary: 'Mail a test email to yourself', response: { 200: Message, 429: ErrorDetail } } },
     async (request) => {
       await app.attemptLimits.assertMailAllowed(request.user.email)
-      await app.mailer.send({ to: request.user.email, template: 'test-email', data: { username: request.user.username } })
+      await app.mailer.send({ to: request.user.email, template: 'test-email', language: request.user.language, data: { username: request.user.username } })
       return { detail: `Test email sent to ${request.user.email}` }
     },
   )

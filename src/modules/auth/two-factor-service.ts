@@ -52,8 +52,8 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
   const hashCode = (context: string, code: string) => keyedHash(config.secretKey, `${context}:${code}`)
   const hashRecovery = (code: string) => keyedHash(config.secretKey, `recovery:${code.replace('-', '').toLowerCase()}`)
 
-  async function mailCode(user: Pick<UserRow, 'email' | 'username'>, code: string) {
-    await mailer.send({ to: user.email, template: 'two-fa-code', data: { code, username: user.username, expires_minutes: Math.max(1, Math.round(config.twoFaCodeExpireMinutes)) } })
+  async function mailCode(user: Pick<UserRow, 'email' | 'username' | 'language'>, code: string) {
+    await mailer.send({ to: user.email, template: 'two-fa-code', language: user.language, data: { code, username: user.username, expires_minutes: Math.max(1, Math.round(config.twoFaCodeExpireMinutes)) } })
   }
 
   async function issueRecoveryCodes(userId: number, tx: Db): Promise<string[]> {
