@@ -12,33 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Basic health check */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example healthy */
-                            status: string;
-                            version: string;
-                            uptime_seconds: number;
-                            /** Format: date-time */
-                            timestamp: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -55,28 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness probe: the process is up */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -93,46 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** Database connectivity */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example healthy */
-                            status: string;
-                            /** @example postgresql */
-                            backend: string;
-                            latency_ms: number;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example unhealthy */
-                            status: string;
-                            backend: string;
-                            detail: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getDatabaseHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -149,46 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** Cache connectivity */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example healthy */
-                            status: string;
-                            /** @example postgresql */
-                            backend: string;
-                            latency_ms: number;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example unhealthy */
-                            status: string;
-                            backend: string;
-                            detail: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getCacheHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -205,40 +80,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness probe: database and cache reachable */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                            detail: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -257,154 +99,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Register a new user */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @example johndoe */
-                        username: string;
-                        /**
-                         * Format: email
-                         * @example john@example.com
-                         */
-                        email: string;
-                        /** @example securepass123 */
-                        password: string;
-                        first_name?: string | null;
-                        last_name?: string | null;
-                        /** @example +1234567890 */
-                        phone_number?: string | null;
-                        /** @example https://example.com/me.png */
-                        avatar_url?: string | null;
-                        bio?: string | null;
-                        /**
-                         * @description IANA time zone
-                         * @example America/New_York
-                         */
-                        timezone?: string;
-                        /** @example en */
-                        language?: string;
-                        /** @description user < admin < superadmin */
-                        role?: "user" | "admin" | "superadmin";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -421,119 +116,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Log in with username or email; users with 2FA get a challenge instead of tokens */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @example johndoe */
-                        username_or_email: string;
-                        /** @example securepass123 */
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            access_token: string;
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Access token lifetime in seconds */
-                            expires_in: number;
-                        } | {
-                            /** @enum {boolean} */
-                            requires_2fa: true;
-                            challenge_token: string;
-                            method: "email" | "totp";
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -550,93 +133,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Trade a refresh token for a new pair (the old one dies) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        refresh_token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            access_token: string;
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Access token lifetime in seconds */
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["refreshTokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -653,52 +150,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** End the session of a refresh token */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        refresh_token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -715,82 +167,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** End every session of the caller and revoke every API key */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["logoutAll"];
         delete?: never;
         options?: never;
         head?: never;
@@ -807,95 +184,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Finish a 2FA login with the code (or a recovery code) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        challenge_token: string;
-                        /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                        code: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            access_token: string;
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Access token lifetime in seconds */
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["verifyTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -912,88 +201,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mail a new 2FA code (at most once a minute) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        challenge_token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["resendTwoFactorCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1010,150 +218,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Turn on email 2FA: without a body mails a code; with {"code"} confirms and returns recovery codes */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                        code?: string;
-                        /** @description Your password, when your last sign-in is not recent */
-                        password?: string;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            two_fa_enabled: boolean;
-                            confirmation_required?: boolean;
-                            method?: "email" | "totp";
-                            /** @description One-time recovery codes: shown once, stored hashed */
-                            recovery_codes?: string[];
-                            detail?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["enableTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1170,147 +235,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Turn off 2FA (needs your password) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            two_fa_enabled: boolean;
-                            confirmation_required?: boolean;
-                            method?: "email" | "totp";
-                            /** @description One-time recovery codes: shown once, stored hashed */
-                            recovery_codes?: string[];
-                            detail?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["disableTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1327,82 +252,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mail a test email to yourself */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["sendTestEmail"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1419,126 +269,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Start authenticator-app 2FA: returns the secret and otpauth URL (for a QR code) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Your password, when your last sign-in is not recent */
-                        password?: string;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            secret: string;
-                            otpauth_url: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["setupTotp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1555,132 +286,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Confirm the authenticator with a current code; 2FA switches to TOTP */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                        code: string;
-                        /** @description Your password, when your last sign-in is not recent */
-                        password?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            two_fa_enabled: boolean;
-                            confirmation_required?: boolean;
-                            method?: "email" | "totp";
-                            /** @description One-time recovery codes: shown once, stored hashed */
-                            recovery_codes?: string[];
-                            detail?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["confirmTotp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1697,143 +303,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Issue a fresh set of recovery codes (the old ones stop working) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description One-time recovery codes: shown once, stored hashed */
-                            recovery_codes: string[];
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["regenerateRecoveryCodes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1850,88 +320,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Confirm an email address with the mailed token (a verification link, or the link that completes an email change) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["verifyEmail"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1948,100 +337,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mail a new verification link */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["resendVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2058,89 +354,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mail a password reset link (same answer whether or not the email is registered) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** Format: email */
-                        email: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["forgotPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2157,90 +371,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Set a new password with the mailed token; every session ends and every API key is revoked */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        token: string;
-                        /** @example securepass123 */
-                        new_password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["resetPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2257,131 +388,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        password?: string;
-                        /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                        code?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            access_token: string;
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Access token lifetime in seconds */
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["reauthenticate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2396,138 +403,11 @@ export interface paths {
             cookie?: never;
         };
         /** Your live sessions, most recently used first */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Opaque session id (the `sid` of its access tokens) */
-                            id: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description Updated at most once a minute
-                             */
-                            last_used_at: string;
-                            /** @description Address of the last use */
-                            ip: string | null;
-                            user_agent: string | null;
-                            /** @description Parsed from the user agent, e.g. "Firefox on Linux" */
-                            device: string | null;
-                            /** @description How the session was proven, in order: `password`, `password+totp`, `password+email_code`, `password+recovery_code`, ... */
-                            auth_methods: string[];
-                            /** @description The session of the token making this request */
-                            current: boolean;
-                        }[];
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listSessions"];
         put?: never;
         post?: never;
         /** Sign out every session but this one */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["deleteOtherSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2544,98 +424,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Sign one of your sessions out: its tokens stop working at once and its sockets close */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["deleteSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2649,88 +438,25 @@ export interface paths {
             cookie?: never;
         };
         /** Current user */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
+        get: operations["getCurrentUser"];
+        put?: never;
+        post?: never;
+        /** Delete your account and everything that belongs to it (the last active superadmin cannot) */
+        delete: operations["deleteCurrentUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /** A JSON copy of everything stored about you (profile, sessions, API keys without secrets, audit events) */
+        get: operations["exportCurrentUser"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2750,88 +476,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Cancel a pending email change (its confirmation link stops working) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["cancelEmailChange"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2847,112 +492,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Change your password (ends your other sessions; your API keys stay) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        current_password: string;
-                        /** @example securepass123 */
-                        new_password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            access_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["changePassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2967,271 +507,10 @@ export interface paths {
             cookie?: never;
         };
         /** List users (admin) */
-        get: {
-            parameters: {
-                query: {
-                    skip: number;
-                    limit: number;
-                    search?: string;
-                    /** @description user < admin < superadmin */
-                    role?: "user" | "admin" | "superadmin";
-                    is_active?: boolean;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                id: number;
-                                username: string;
-                                email: string;
-                                first_name: string | null;
-                                last_name: string | null;
-                                phone_number: string | null;
-                                phone_verified: boolean;
-                                avatar_url: string | null;
-                                bio: string | null;
-                                timezone: string;
-                                language: string;
-                                /** @description user < admin < superadmin */
-                                role: "user" | "admin" | "superadmin";
-                                is_active: boolean;
-                                two_fa_enabled: boolean;
-                                two_fa_method: "email" | "totp";
-                                email_verified: boolean;
-                                /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                                pending_email: string | null;
-                                /** Format: date-time */
-                                last_login_at: string | null;
-                                /** Format: date-time */
-                                created_at: string;
-                                /** Format: date-time */
-                                updated_at: string;
-                            }[];
-                            total: number;
-                            skip: number;
-                            limit: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listUsers"];
         put?: never;
         /** Create a user (admin; elevated roles need a superadmin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @example johndoe */
-                        username: string;
-                        /**
-                         * Format: email
-                         * @example john@example.com
-                         */
-                        email: string;
-                        /** @example securepass123 */
-                        password: string;
-                        first_name?: string | null;
-                        last_name?: string | null;
-                        /** @example +1234567890 */
-                        phone_number?: string | null;
-                        /** @example https://example.com/me.png */
-                        avatar_url?: string | null;
-                        bio?: string | null;
-                        /**
-                         * @description IANA time zone
-                         * @example America/New_York
-                         */
-                        timezone?: string;
-                        /** @example en */
-                        language?: string;
-                        /** @description user < admin < superadmin */
-                        role?: "user" | "admin" | "superadmin";
-                        is_active?: boolean;
-                        email_verified?: boolean;
-                        phone_verified?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3246,116 +525,7 @@ export interface paths {
             cookie?: never;
         };
         /** List users by role (admin) */
-        get: {
-            parameters: {
-                query: {
-                    skip: number;
-                    limit: number;
-                };
-                header?: never;
-                path: {
-                    role: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                id: number;
-                                username: string;
-                                email: string;
-                                first_name: string | null;
-                                last_name: string | null;
-                                phone_number: string | null;
-                                phone_verified: boolean;
-                                avatar_url: string | null;
-                                bio: string | null;
-                                timezone: string;
-                                language: string;
-                                /** @description user < admin < superadmin */
-                                role: "user" | "admin" | "superadmin";
-                                is_active: boolean;
-                                two_fa_enabled: boolean;
-                                two_fa_method: "email" | "totp";
-                                email_verified: boolean;
-                                /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                                pending_email: string | null;
-                                /** Format: date-time */
-                                last_login_at: string | null;
-                                /** Format: date-time */
-                                created_at: string;
-                                /** Format: date-time */
-                                updated_at: string;
-                            }[];
-                            total: number;
-                            skip: number;
-                            limit: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listUsersByRole"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3372,126 +542,7 @@ export interface paths {
             cookie?: never;
         };
         /** Get a user (self or admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    user_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getUser"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3509,178 +560,7 @@ export interface paths {
         };
         get?: never;
         /** Update a user, partially (self: profile fields; admin: also account flags of lower roles) */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    user_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @example johndoe */
-                        username?: string;
-                        /**
-                         * Format: email
-                         * @example john@example.com
-                         */
-                        email?: string;
-                        first_name?: string | null;
-                        last_name?: string | null;
-                        /** @example +1234567890 */
-                        phone_number?: string | null;
-                        /** @example https://example.com/me.png */
-                        avatar_url?: string | null;
-                        bio?: string | null;
-                        /**
-                         * @description IANA time zone
-                         * @example America/New_York
-                         */
-                        timezone?: string;
-                        /** @example en */
-                        language?: string;
-                        /** @description user < admin < superadmin */
-                        role?: "user" | "admin" | "superadmin";
-                        is_active?: boolean;
-                        email_verified?: boolean;
-                        phone_verified?: boolean;
-                        two_fa_enabled?: boolean;
-                        /** @description Your password, to change your own email when your last sign-in is not recent */
-                        password?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        put: operations["updateUser"];
         post?: never;
         delete?: never;
         options?: never;
@@ -3697,133 +577,7 @@ export interface paths {
         };
         get?: never;
         /** Change a user role (superadmin) */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    user_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description user < admin < superadmin */
-                        role: "user" | "admin" | "superadmin";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            username: string;
-                            email: string;
-                            first_name: string | null;
-                            last_name: string | null;
-                            phone_number: string | null;
-                            phone_verified: boolean;
-                            avatar_url: string | null;
-                            bio: string | null;
-                            timezone: string;
-                            language: string;
-                            /** @description user < admin < superadmin */
-                            role: "user" | "admin" | "superadmin";
-                            is_active: boolean;
-                            two_fa_enabled: boolean;
-                            two_fa_method: "email" | "totp";
-                            email_verified: boolean;
-                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
-                            pending_email: string | null;
-                            /** Format: date-time */
-                            last_login_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        put: operations["updateUserRole"];
         post?: never;
         delete?: never;
         options?: never;
@@ -3842,98 +596,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Delete a user (admin) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    user_id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["deleteUser"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3947,220 +610,10 @@ export interface paths {
             cookie?: never;
         };
         /** List your API keys (no secrets) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            name: string;
-                            /** @description Visible start of the key, to tell keys apart */
-                            prefix: string;
-                            scopes: ("read" | "write")[];
-                            /** Format: date-time */
-                            expires_at: string | null;
-                            /** Format: date-time */
-                            last_used_at: string | null;
-                            /** Format: date-time */
-                            revoked_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                        }[];
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listApiKeys"];
         put?: never;
         /** Create an API key (the key is shown only in this answer) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        /** Format: date-time */
-                        expires_at?: string | null;
-                        /**
-                         * @default [
-                         *       "read"
-                         *     ]
-                         */
-                        scopes?: ("read" | "write")[];
-                        /** @description Your password, when your last sign-in is not recent */
-                        password?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: number;
-                            name: string;
-                            /** @description Visible start of the key, to tell keys apart */
-                            prefix: string;
-                            scopes: ("read" | "write")[];
-                            /** Format: date-time */
-                            expires_at: string | null;
-                            /** Format: date-time */
-                            last_used_at: string | null;
-                            /** Format: date-time */
-                            revoked_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                        } & {
-                            key: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4178,98 +631,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke an API key */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: number;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["revokeApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4283,106 +645,7 @@ export interface paths {
             cookie?: never;
         };
         /** Security audit log (admin and up) */
-        get: {
-            parameters: {
-                query: {
-                    /** @description How many items to skip */
-                    skip: number;
-                    /** @description How many items to return (1-100) */
-                    limit: number;
-                    action?: string;
-                    actor_id?: number;
-                    target_id?: number;
-                    since?: string;
-                    until?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                id: number;
-                                action: string;
-                                actor_id: number | null;
-                                target_id: number | null;
-                                ip: string | null;
-                                details: {
-                                    [key: string]: unknown;
-                                };
-                                /** Format: date-time */
-                                created_at: string;
-                            }[];
-                            total: number;
-                            skip: number;
-                            limit: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listAuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4399,88 +662,7 @@ export interface paths {
             cookie?: never;
         };
         /** WebSocket connections and rooms (admin) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            instance_id: string;
-                            connections: number;
-                            rooms: {
-                                room: string;
-                                members: number;
-                            }[];
-                            messages_out: number;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getRealtimeStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4499,89 +681,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Push a system message to every client, or to one room (admin) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        content: string;
-                        room?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-                /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string | unknown[];
-                            /**
-                             * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
-                             * @enum {string}
-                             */
-                            code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
-                            /** @description On 500s: the id to look for in the logs */
-                            request_id?: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["broadcastMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4596,49 +696,7 @@ export interface paths {
             cookie?: never;
         };
         /** Emails kept by the dev outbox (no SMTP_HOST, DEBUG on), newest first */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            items: {
-                                /** Format: uuid */
-                                id: string;
-                                to: string;
-                                subject: string;
-                                text: string;
-                                html: string;
-                                /** Format: date-time */
-                                created_at: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listOutbox"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4658,4 +716,4876 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example healthy */
+                        status: string;
+                        version: string;
+                        uptime_seconds: number;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+        };
+    };
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                    };
+                };
+            };
+        };
+    };
+    getDatabaseHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example healthy */
+                        status: string;
+                        /** @example postgresql */
+                        backend: string;
+                        latency_ms: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example unhealthy */
+                        status: string;
+                        backend: string;
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    getCacheHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example healthy */
+                        status: string;
+                        /** @example postgresql */
+                        backend: string;
+                        latency_ms: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example unhealthy */
+                        status: string;
+                        backend: string;
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @example johndoe */
+                    username: string;
+                    /**
+                     * Format: email
+                     * @example john@example.com
+                     */
+                    email: string;
+                    /** @example securepass123 */
+                    password: string;
+                    first_name?: string | null;
+                    last_name?: string | null;
+                    /** @example +1234567890 */
+                    phone_number?: string | null;
+                    /** @example https://example.com/me.png */
+                    avatar_url?: string | null;
+                    bio?: string | null;
+                    /**
+                     * @description IANA time zone
+                     * @example America/New_York
+                     */
+                    timezone?: string;
+                    /** @example en */
+                    language?: string;
+                    /** @description user < admin < superadmin */
+                    role?: "user" | "admin" | "superadmin";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @example johndoe */
+                    username_or_email: string;
+                    /** @example securepass123 */
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    } | {
+                        /** @enum {boolean} */
+                        requires_2fa: true;
+                        challenge_token: string;
+                        method: "email" | "totp";
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    refreshTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refresh_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refresh_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    logoutAll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    verifyTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    challenge_token: string;
+                    /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    resendTwoFactorCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    challenge_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    enableTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
+                    code?: string;
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        two_fa_enabled: boolean;
+                        confirmation_required?: boolean;
+                        method?: "email" | "totp";
+                        /** @description One-time recovery codes: shown once, stored hashed */
+                        recovery_codes?: string[];
+                        detail?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    disableTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        two_fa_enabled: boolean;
+                        confirmation_required?: boolean;
+                        method?: "email" | "totp";
+                        /** @description One-time recovery codes: shown once, stored hashed */
+                        recovery_codes?: string[];
+                        detail?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    sendTestEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    setupTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        secret: string;
+                        otpauth_url: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
+                    code: string;
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        two_fa_enabled: boolean;
+                        confirmation_required?: boolean;
+                        method?: "email" | "totp";
+                        /** @description One-time recovery codes: shown once, stored hashed */
+                        recovery_codes?: string[];
+                        detail?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description One-time recovery codes: shown once, stored hashed */
+                        recovery_codes: string[];
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                    /** @example securepass123 */
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password?: string;
+                    /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
+                    code?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Opaque session id (the `sid` of its access tokens) */
+                        id: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description Updated at most once a minute
+                         */
+                        last_used_at: string;
+                        /** @description Address of the last use */
+                        ip: string | null;
+                        user_agent: string | null;
+                        /** @description Parsed from the user agent, e.g. "Firefox on Linux" */
+                        device: string | null;
+                        /** @description How the session was proven, in order: `password`, `password+totp`, `password+email_code`, `password+recovery_code`, ... */
+                        auth_methods: string[];
+                        /** @description The session of the token making this request */
+                        current: boolean;
+                    }[];
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    deleteOtherSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    getCurrentUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    deleteCurrentUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    exportCurrentUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    cancelEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    current_password: string;
+                    /** @example securepass123 */
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        access_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: {
+                /** @description How many items to skip */
+                skip?: number;
+                /** @description How many items to return (1-100) */
+                limit?: number;
+                search?: string;
+                /** @description user < admin < superadmin */
+                role?: "user" | "admin" | "superadmin";
+                is_active?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: number;
+                            username: string;
+                            email: string;
+                            first_name: string | null;
+                            last_name: string | null;
+                            phone_number: string | null;
+                            phone_verified: boolean;
+                            avatar_url: string | null;
+                            bio: string | null;
+                            timezone: string;
+                            language: string;
+                            /** @description user < admin < superadmin */
+                            role: "user" | "admin" | "superadmin";
+                            is_active: boolean;
+                            two_fa_enabled: boolean;
+                            two_fa_method: "email" | "totp";
+                            email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
+                            /** Format: date-time */
+                            last_login_at: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        total: number;
+                        skip: number;
+                        limit: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    createUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @example johndoe */
+                    username: string;
+                    /**
+                     * Format: email
+                     * @example john@example.com
+                     */
+                    email: string;
+                    /** @example securepass123 */
+                    password: string;
+                    first_name?: string | null;
+                    last_name?: string | null;
+                    /** @example +1234567890 */
+                    phone_number?: string | null;
+                    /** @example https://example.com/me.png */
+                    avatar_url?: string | null;
+                    bio?: string | null;
+                    /**
+                     * @description IANA time zone
+                     * @example America/New_York
+                     */
+                    timezone?: string;
+                    /** @example en */
+                    language?: string;
+                    /** @description user < admin < superadmin */
+                    role?: "user" | "admin" | "superadmin";
+                    is_active?: boolean;
+                    email_verified?: boolean;
+                    phone_verified?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listUsersByRole: {
+        parameters: {
+            query?: {
+                /** @description How many items to skip */
+                skip?: number;
+                /** @description How many items to return (1-100) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                role: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: number;
+                            username: string;
+                            email: string;
+                            first_name: string | null;
+                            last_name: string | null;
+                            phone_number: string | null;
+                            phone_verified: boolean;
+                            avatar_url: string | null;
+                            bio: string | null;
+                            timezone: string;
+                            language: string;
+                            /** @description user < admin < superadmin */
+                            role: "user" | "admin" | "superadmin";
+                            is_active: boolean;
+                            two_fa_enabled: boolean;
+                            two_fa_method: "email" | "totp";
+                            email_verified: boolean;
+                            /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                            pending_email: string | null;
+                            /** Format: date-time */
+                            last_login_at: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        total: number;
+                        skip: number;
+                        limit: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @example johndoe */
+                    username?: string;
+                    /**
+                     * Format: email
+                     * @example john@example.com
+                     */
+                    email?: string;
+                    first_name?: string | null;
+                    last_name?: string | null;
+                    /** @example +1234567890 */
+                    phone_number?: string | null;
+                    /** @example https://example.com/me.png */
+                    avatar_url?: string | null;
+                    bio?: string | null;
+                    /**
+                     * @description IANA time zone
+                     * @example America/New_York
+                     */
+                    timezone?: string;
+                    /** @example en */
+                    language?: string;
+                    /** @description user < admin < superadmin */
+                    role?: "user" | "admin" | "superadmin";
+                    is_active?: boolean;
+                    email_verified?: boolean;
+                    phone_verified?: boolean;
+                    two_fa_enabled?: boolean;
+                    /** @description Your password, to change your own email when your last sign-in is not recent */
+                    password?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    updateUserRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description user < admin < superadmin */
+                    role: "user" | "admin" | "superadmin";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        username: string;
+                        email: string;
+                        first_name: string | null;
+                        last_name: string | null;
+                        phone_number: string | null;
+                        phone_verified: boolean;
+                        avatar_url: string | null;
+                        bio: string | null;
+                        timezone: string;
+                        language: string;
+                        /** @description user < admin < superadmin */
+                        role: "user" | "admin" | "superadmin";
+                        is_active: boolean;
+                        two_fa_enabled: boolean;
+                        two_fa_method: "email" | "totp";
+                        email_verified: boolean;
+                        /** @description A new address waiting for its confirmation link; `email` changes once it is used */
+                        pending_email: string | null;
+                        /** Format: date-time */
+                        last_login_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        name: string;
+                        /** @description Visible start of the key, to tell keys apart */
+                        prefix: string;
+                        scopes: ("read" | "write")[];
+                        /** Format: date-time */
+                        expires_at: string | null;
+                        /** Format: date-time */
+                        last_used_at: string | null;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    }[];
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** Format: date-time */
+                    expires_at?: string | null;
+                    /**
+                     * @default [
+                     *       "read"
+                     *     ]
+                     */
+                    scopes?: ("read" | "write")[];
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        name: string;
+                        /** @description Visible start of the key, to tell keys apart */
+                        prefix: string;
+                        scopes: ("read" | "write")[];
+                        /** Format: date-time */
+                        expires_at: string | null;
+                        /** Format: date-time */
+                        last_used_at: string | null;
+                        /** Format: date-time */
+                        revoked_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    } & {
+                        key: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description How many items to skip */
+                skip?: number;
+                /** @description How many items to return (1-100) */
+                limit?: number;
+                action?: string;
+                actor_id?: number;
+                target_id?: number;
+                since?: string;
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: number;
+                            action: string;
+                            actor_id: number | null;
+                            target_id: number | null;
+                            ip: string | null;
+                            details: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                        total: number;
+                        skip: number;
+                        limit: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    getRealtimeStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        instance_id: string;
+                        connections: number;
+                        rooms: {
+                            room: string;
+                            members: number;
+                        }[];
+                        messages_out: number;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    broadcastMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    content: string;
+                    room?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listOutbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** Format: uuid */
+                            id: string;
+                            to: string;
+                            subject: string;
+                            text: string;
+                            html: string;
+                            /** Format: date-time */
+                            created_at: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+}
