@@ -21,14 +21,20 @@ if (!hasBrowser && process.env.REQUIRE_BROWSER) throw new Error(`REQUIRE_BROWSER
 /** `describe` that is skipped on machines without Chromium (unless REQUIRE_BROWSER is set, see above). */
 export const describeWithBrowser = hasBrowser ? describe : describe.skip
 
+export interface ContextOptions {
+  width?: number
+  height?: number
+  userAgent?: string
+}
+
 export interface ConsoleHarness {
   readonly ctx: TestContext
   readonly app: App
   readonly baseUrl: string
   readonly browser: Browser
-  /** A fresh browser profile (own localStorage), desktop-sized unless told otherwise. */
-  newContext(options?: { width?: number; height?: number }): Promise<BrowserContext>
-  newPage(options?: { width?: number; height?: number }): Promise<Page>
+  /** A fresh browser profile (own localStorage), desktop-sized unless told otherwise; `userAgent` makes it another "device". */
+  newContext(options?: ContextOptions): Promise<BrowserContext>
+  newPage(options?: ContextOptions): Promise<Page>
   /** Saves a PNG of the page as SCREENSHOT_DIR/<name>.png. */
   screenshot(page: Page, name: string): Promise<void>
 }
@@ -80,8 +86,14 @@ export function useConsole(env: Record<string, string> = {}): ConsoleHarness {
     get browser() {
       return need(browser, 'browser')
     },
-    async newContext({ width = 1280, height = 860 } = {}) {
-      const context = await need(browser, 'browser').newContext({ baseURL: baseUrl, viewport: { width, height }, locale: 'en-US', timezoneId: 'UTC' })
+    async newContext({ width = 1280, height = 860, userAgent }: ContextOptions = {}) {
+      const context = await need(browser, 'browser').newContext({
+        baseURL: baseUrl,
+        viewport: { width, height },
+        locale: 'en-US',
+        timezoneId: 'UTC',
+        userAgent,
+      })
       context.setDefaultTimeout(10_000)
       contexts.push(context)
       return context

@@ -13,6 +13,7 @@ export type AuditPage = Json<paths['/api/v1/audit']['get']['responses'][200]>
 export type AuditEntry = AuditPage['items'][number]
 export type ApiKey = Json<paths['/api/v1/api-keys']['get']['responses'][200]>[number]
 export type NewApiKey = Json<paths['/api/v1/api-keys']['post']['responses'][201]>
+export type Session = Json<paths['/api/v1/auth/sessions']['get']['responses'][200]>[number]
 export type TwoFactorMethod = NonNullable<User['two_fa_method']>
 
 export const ROLES: readonly Role[] = ['user', 'admin', 'superadmin']

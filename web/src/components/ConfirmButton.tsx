@@ -5,6 +5,8 @@ import { Dialog } from './Dialog.js'
 interface ConfirmButtonProps {
   /** The button that opens the question. */
   label: string
+  /** The button's accessible name when several share one label (a "Sign out" on every row). */
+  ariaLabel?: string
   title: string
   children: ComponentChildren
   confirmLabel: string
@@ -15,7 +17,17 @@ interface ConfirmButtonProps {
 }
 
 /** A destructive action asks first, in a real dialog rather than window.confirm (which cannot be styled or labelled). */
-export function ConfirmButton({ label, title, children, confirmLabel, onConfirm, danger = false, disabled = false, class: className }: ConfirmButtonProps) {
+export function ConfirmButton({
+  label,
+  ariaLabel,
+  title,
+  children,
+  confirmLabel,
+  onConfirm,
+  danger = false,
+  disabled = false,
+  class: className,
+}: ConfirmButtonProps) {
   const [open, setOpen] = useState(false)
   const [busy, setBusy] = useState(false)
   const confirm = async () => {
@@ -29,7 +41,7 @@ export function ConfirmButton({ label, title, children, confirmLabel, onConfirm,
   }
   return (
     <>
-      <button type="button" class={className ?? (danger ? 'button-danger' : 'button')} onClick={() => setOpen(true)} disabled={disabled}>
+      <button type="button" class={className ?? (danger ? 'button-danger' : 'button')} onClick={() => setOpen(true)} disabled={disabled} aria-label={ariaLabel}>
         {label}
       </button>
       <Dialog open={open} title={title} onClose={() => setOpen(false)}>
