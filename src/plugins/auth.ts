@@ -174,7 +174,8 @@ export default fp(
       }
       // Whole seconds on both sides: auth_time is a NumericDate, so a proof given this second is 0 s old.
       const age = Math.floor(app.now().getTime() / 1000) - (request.auth.authTime ?? 0)
-      if (age > config.reauthMaxAgeSeconds) throw new Errors.ReauthenticationRequired()
+      // 0 turns the window off: every sensitive action then needs the password in its own request.
+      if (config.reauthMaxAgeSeconds === 0 || age > config.reauthMaxAgeSeconds) throw new Errors.ReauthenticationRequired()
     }
     app.decorate('requireFreshProof', requireFreshProof)
 
