@@ -139,7 +139,7 @@ export function normalizeDatabaseUrl(raw: string): string {
   if (!match) {
     throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql:// (got "${raw.split(':')[0]}:")`)
   }
-  const normalized = 'postgres://' + raw.slice(match[0].length)
+  const normalized = `postgres://${raw.slice(match[0].length)}`
   try {
     new URL(normalized)
   } catch {

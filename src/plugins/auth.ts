@@ -110,7 +110,7 @@ export default fp(
       const claims = tokens.verify(token)
       if (!claims) return undefined
       const user = await loadPrincipal(Number(claims.sub))
-      if (!user || !user.isActive || user.tokenVersion !== claims.ver) return undefined
+      if (!user?.isActive || user.tokenVersion !== claims.ver) return undefined
       if (user.endedSessions?.includes(claims.sid)) return undefined
       options.onSessionUse(claims.sid, { ip: request.ip, userAgent: request.headers['user-agent'] })
       const auth: AuthContext = { method: 'jwt', sessionId: claims.sid, expiresAt: claims.exp, authTime: claims.auth_time, scopes: ['read', 'write'] }
@@ -121,7 +121,7 @@ export default fp(
       const key = await options.verifyApiKey(presented)
       if (!key) return undefined
       const user = await loadPrincipal(key.userId)
-      if (!user || !user.isActive) return undefined
+      if (!user?.isActive) return undefined
       const auth: AuthContext = { method: 'api_key', apiKeyId: key.keyId, scopes: key.scopes }
       return { user, auth }
     }

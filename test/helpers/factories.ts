@@ -104,7 +104,7 @@ export async function userRow(app: App, userId: number) {
 /** Fails when any key, at any depth, names a password, a hash or a secret. */
 export function expectNoSecrets(value: unknown, path = '$'): void {
   if (Array.isArray(value)) {
-    value.forEach((item, index) => expectNoSecrets(item, `${path}[${index}]`))
+    for (const [index, item] of value.entries()) expectNoSecrets(item, `${path}[${index}]`)
     return
   }
   if (value !== null && typeof value === 'object') {

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest'
-import { sample, scrape } from '../helpers/metrics.js'
+import { sample, } from '../helpers/metrics.js'
 import { describeWith } from '../helpers/requirements.js'
 import { useTestContext } from '../helpers/test-context.js'
 

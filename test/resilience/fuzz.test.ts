@@ -40,6 +40,7 @@ const NASTY_STRINGS = [
   '" OR ""="',
   '<script>alert(1)</script>',
   '{{7*7}}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text of a log4shell probe, sent as input
   '${jndi:ldap://x}',
   '../../../../etc/passwd',
   'a\u0000b',
@@ -61,7 +62,7 @@ const NASTY_STRINGS = [
   'admin',
   'superadmin',
   'user@example.com',
-  'a'.repeat(256) + '@example.com',
+  `${'a'.repeat(256)}@example.com`,
   'Europe/Nowhere',
   'http://[::1',
 ]
@@ -125,7 +126,7 @@ function badBody(rng: Rng, operation: Operation): { payload: string | Buffer; co
   if (rng.chance(0.3)) body[rng.pick(['role', 'is_active', 'email_verified', 'id', 'password_hash', 'extra'])] = nastyValue(rng)
   switch (rng.int(10)) {
     case 0:
-      return { payload: '{"a":' + '['.repeat(5000) + ']'.repeat(5000) + '}', contentType: 'application/json' }
+      return { payload: `{"a":${'['.repeat(5000)}${']'.repeat(5000)}}`, contentType: 'application/json' }
     case 1:
       return { payload: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]), contentType: 'application/json' }
     case 2:
@@ -166,7 +167,7 @@ describe('fuzzing every route from the OpenAPI document', () => {
       const credentials = rng.int(4)
       if (credentials === 1) headers.authorization = `Bearer ${token}`
       if (credentials === 2) headers.authorization = rng.pick(['Bearer ', 'Bearer x.y.z', 'Basic YTpi', `Bearer ${token}x`, 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.'])
-      if (credentials === 3) headers['x-api-key'] = rng.pick(['', 'cbs_', 'cbs_000000000000_' + 'a'.repeat(43), "' OR 1=1 --"])
+      if (credentials === 3) headers['x-api-key'] = rng.pick(['', 'cbs_', `cbs_000000000000_${'a'.repeat(43)}`, "' OR 1=1 --"])
       const body = operation.hasBody || rng.chance(0.2) ? badBody(rng, operation) : undefined
       if (body) headers['content-type'] = body.contentType
       const response = await app.inject({ method: operation.method as 'GET', url, headers, ...(body ? { payload: body.payload } : {}) })

@@ -9,7 +9,9 @@ import { waitFor } from '../helpers/wait.js'
 
 const context = useTestContext()
 const cleanups: (() => void)[] = []
-afterAll(() => cleanups.reverse().forEach((cleanup) => cleanup()))
+afterAll(() => {
+  for (const cleanup of cleanups.reverse()) cleanup()
+})
 
 describeWith('pg-bin')('when PostgreSQL restarts under the app', () => {
   it('fails fast with 503 {"detail"} during the gap and works again afterwards without a restart', async () => {

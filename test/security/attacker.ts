@@ -7,6 +7,7 @@ export interface Answer {
   statusCode: number
   body: string
   headers: Record<string, unknown>
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   json: () => any
 }
 

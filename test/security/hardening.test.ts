@@ -168,7 +168,7 @@ describe('Cache-Control: no-store on answers that carry secrets', () => {
   it('is sent on a 429 from the auth rate limit', async () => {
     const limited = await context.buildApp({ RATE_LIMIT_ENABLED: 'true', AUTH_RATE_LIMIT_PER_MINUTE: '1' })
     const remoteAddress = randomIp()
-    let response
+    let response: Awaited<ReturnType<typeof limited.inject>> | undefined
     for (let attempt = 0; attempt < 5; attempt += 1) {
       response = await limited.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, payload: { username_or_email: 'nobody', password: 'x' } })
       if (response.statusCode === 429) break

@@ -94,7 +94,8 @@ export async function endReasons(app: App, adminHeaders: Record<string, string>,
   const reasons: Record<string, string[]> = {}
   for (const entry of await auditOf(app, adminHeaders, 'session.ended', userId)) {
     const id = String(entry.details.session_id)
-    ;(reasons[id] ??= []).push(String(entry.details.reason))
+    reasons[id] ??= []
+    reasons[id].push(String(entry.details.reason))
   }
   return reasons
 }

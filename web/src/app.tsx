@@ -1,4 +1,4 @@
-import type { ComponentType } from 'preact'
+import type { ComponentChildren, ComponentType } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import { roleAtLeast } from './api/types.js'
 import { ConfirmIdentityDialog } from './components/ConfirmIdentityDialog.js'
@@ -74,7 +74,7 @@ function Routes() {
     firstRender.current = false
   }, [path])
 
-  let content
+  let content: ComponentChildren
   if (redirect || !page || ((page.access === 'user' || page.access === 'admin') && (loading || !user))) {
     content = <p class="loading">Loading…</p>
   } else if (page.access === 'admin' && user && !roleAtLeast(user.role, 'admin')) {

@@ -151,7 +151,7 @@ export function createAccountService(deps: AccountServiceDeps) {
       setImmediate(() => {
         void (async () => {
           const user = await users.findByEmail(email)
-          if (!user || !user.isActive) return
+          if (!user?.isActive) return
           // Capped per recipient like every other mail, but silently: the answer must not tell.
           if ((await limits.takeMail(user.email)) !== undefined) return
           const token = randomToken(32)

@@ -177,7 +177,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       const session = await deps.sessions.usable(row.familyId, client)
       if (!session || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
       const user = await users.findById(row.userId)
-      if (!user || !user.isActive) throw new Errors.InvalidRefreshToken()
+      if (!user?.isActive) throw new Errors.InvalidRefreshToken()
       if (await refreshTokens.markUsed(row.id, at)) {
         deps.sessions.touch(session.id, client)
         // A refresh proves only possession of the token: the session keeps its last proof time.

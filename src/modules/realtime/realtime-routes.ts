@@ -249,8 +249,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         if (!principals.has(userId)) principals.set(userId, app.loadPrincipal(userId).catch(() => session.user ?? undefined))
         const current = await principals.get(userId)!
         const revoked =
-          !current ||
-          !current.isActive ||
+          !current?.isActive ||
           (session.auth?.method === 'jwt' && current.tokenVersion !== session.user.tokenVersion) ||
           (session.auth?.sessionId !== undefined && current.endedSessions?.includes(session.auth.sessionId) === true) ||
           (session.auth?.apiKeyId !== undefined && !validKeys.has(session.auth.apiKeyId))

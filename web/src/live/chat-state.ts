@@ -27,7 +27,10 @@ export const EMPTY_CHAT: ChatState = { clientId: null, rooms: {}, active: null }
 const MAX_ENTRIES = 500
 
 let localIds = 0
-const localEntry = (kind: Entry['kind'], text: string): Entry => ({ id: `local-${(localIds += 1)}`, kind, text, time: new Date().toISOString() })
+const localEntry = (kind: Entry['kind'], text: string): Entry => {
+  localIds += 1
+  return { id: `local-${localIds}`, kind, text, time: new Date().toISOString() }
+}
 
 function append(state: ChatState, room: string, entry: Entry): ChatState {
   const current = state.rooms[room]

@@ -169,6 +169,7 @@ export function LivePage() {
 
         <section class="card chat" aria-labelledby="chat-title">
           <h2 id="chat-title">{chat.active ? `#${chat.active}` : 'No room yet'}</h2>
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling log must take keyboard focus to be scrolled without a mouse (WCAG 2.1.1) */}
           <div class="log" ref={logRef} role="log" aria-live="polite" aria-label={chat.active ? `Messages in ${chat.active}` : 'Messages'} tabIndex={0}>
             <ol>
             {active?.entries.map((entry) => (
