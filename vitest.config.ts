@@ -16,8 +16,8 @@ export default defineConfig({
       reporter: ['text-summary', 'json', 'json-summary'],
       // A red run still prints its coverage, so a failing CI log shows what the run reached.
       reportOnFailure: true,
-      // The floor: today's figures (CI's real-services pass), so coverage can only go up. Raise them
-      // when a change adds tests; never lower them to let a change through.
+      // The floor, set at the figures measured when it was added (83.6 / 71.3 / 81.6 / 80.1, embedded
+      // pass): coverage may only go up. Raise it when a change adds tests; never lower it to let one through.
       thresholds: {
         lines: 83,
         branches: 71,
