@@ -91,6 +91,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // Fastify accepts a hop count at runtime though its types omit it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     bodyLimit: config.bodyLimit,
+    // Opening the embedded database (PGlite) can take longer than Fastify's 10 s default on a busy
+    // machine; a slow start is better than a boot that fails for no fault of its own.
+    pluginTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Accept a caller's request id only when it is short and plain, so it cannot forge log lines.
     genReqId: (request) => {
