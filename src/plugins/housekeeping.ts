@@ -143,9 +143,12 @@ interface QueueOptions {
  */
 function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
   // The same connection set-up as the mail queue (src/mail/mailer.ts): BullMQ wants its own prefix and
-  // maxRetriesPerRequest: null; the producer does not buffer while Redis is away, the worker waits for it.
+  // maxRetriesPerRequest: null; the worker waits for Redis while it is away.
   const prefix = keyPrefix.replace(/:+$/, '') || 'bull'
-  const producer = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: false })
+  // Unlike the mail producer, this one keeps ioredis' offline queue: it sends a handful of commands per
+  // interval, and without the queue an app closed before Redis answered leaves ioredis' own ready check
+  // (INFO) as an unhandled rejection.
+  const producer = new Redis(url, { maxRetriesPerRequest: null })
   const consumer = new Redis(url, { maxRetriesPerRequest: null })
 
   let lastErrorLog = 0
@@ -157,14 +160,16 @@ function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOption
     logger.warn({ err: { message: error.message } }, 'housekeeping queue: redis unavailable')
   }
 
-  const queue = new Queue(QUEUE_NAME, { connection: producer, prefix })
+  // No version probe: Redis' version is checked by the mail queue's set-up already, and the probe of an
+  // app that closes at once would outlive it.
+  const queue = new Queue(QUEUE_NAME, { connection: producer, prefix, skipVersionCheck: true })
   const worker = new Worker(
     QUEUE_NAME,
     async (job) => {
       const result = await runOnce({ via: 'queue', jobId: job.id })
       return result.removed
     },
-    { connection: consumer, prefix, concurrency: 1 },
+    { connection: consumer, prefix, concurrency: 1, skipVersionCheck: true },
   )
   queue.on('error', reportError)
   worker.on('error', reportError)
