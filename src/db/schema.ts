@@ -53,6 +53,11 @@ export const users = pgTable(
     /** Last accepted TOTP time step, so one code cannot be replayed inside its window. */
     totpLastStep: bigint('totp_last_step', { mode: 'number' }),
     emailVerified: boolean('email_verified').notNull().default(false),
+    /**
+     * False for an account created by a sign-in provider (OIDC, GitHub) until its owner sets a password:
+     * `password_hash` then holds a hash of random bytes that no password matches.
+     */
+    hasPassword: boolean('has_password').notNull().default(true),
     /** A new address the user asked for; it replaces `email` only once a link mailed to it is used. */
     pendingEmail: varchar('pending_email', { length: 255 }),
     /** Bumped to invalidate every access token at once (logout-all, password or role change, deactivation). */
@@ -166,7 +171,7 @@ export const auditLogs = pgTable(
   ],
 )
 
-export const ONE_TIME_PURPOSES = ['verify_email', 'password_reset', 'enable_2fa', 'change_email'] as const
+export const ONE_TIME_PURPOSES = ['verify_email', 'password_reset', 'enable_2fa', 'change_email', 'email_login'] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 
 /** Email verification, email change and password reset links, 2FA enable codes: hashed, expiring, single use. */
@@ -223,8 +228,59 @@ export const recoveryCodes = pgTable(
   (table) => [index('recovery_codes_user_idx').on(table.userId)],
 )
 
+/** A WebAuthn credential (passkey) registered by a user. The public key only: nothing here is secret. */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The authenticator's credential ID, base64url, as the browser reports it. */
+    credentialId: text('credential_id').notNull(),
+    /** COSE public key, base64url. */
+    publicKey: text('public_key').notNull(),
+    /** Signature counter; a value that goes backwards means a cloned authenticator. */
+    counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    /** `singleDevice` or `multiDevice` (synced passkey). */
+    deviceType: varchar('device_type', { length: 32 }).notNull(),
+    backedUp: boolean('backed_up').notNull().default(false),
+    aaguid: varchar('aaguid', { length: 36 }),
+    name: varchar('name', { length: 100 }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  },
+  (table) => [uniqueIndex('passkeys_credential_id_key').on(table.credentialId), index('passkeys_user_idx').on(table.userId)],
+)
+
+/** An account at a sign-in provider (OIDC or GitHub) linked to a user: provider + subject is the identity. */
+export const userIdentities = pgTable(
+  'user_identities',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The provider's name in OAUTH_PROVIDERS (`google`, `github`, ...). */
+    provider: varchar('provider', { length: 64 }).notNull(),
+    /** The provider's stable id for the account (`sub`, or GitHub's numeric id). */
+    subject: varchar('subject', { length: 255 }).notNull(),
+    /** The email the provider asserted when the identity was linked or last used. */
+    email: varchar('email', { length: 255 }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex('user_identities_provider_subject_key').on(table.provider, table.subject),
+    index('user_identities_user_idx').on(table.userId),
+  ],
+)
+
 export type UserRow = typeof users.$inferSelect
 export type NewUserRow = typeof users.$inferInsert
 export type ApiKeyRow = typeof apiKeys.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type AuditLogRow = typeof auditLogs.$inferSelect
+export type PasskeyRow = typeof passkeys.$inferSelect
+export type UserIdentityRow = typeof userIdentities.$inferSelect
