@@ -12,7 +12,19 @@ afterAll(async () => {
   await Promise.allSettled(opened.map((database) => database.close()))
 })
 
-const ALL_TABLES = ['api_keys', 'audit_logs', 'one_time_tokens', 'recovery_codes', 'refresh_tokens', 'sessions', 'two_fa_challenges', 'users']
+const ALL_TABLES = [
+  'api_keys',
+  'audit_logs',
+  'one_time_tokens',
+  'passkeys',
+  'recovery_codes',
+  'refresh_tokens',
+  'sessions',
+  'two_fa_challenges',
+  'user_identities',
+  'users',
+]
+const BEFORE_0002 = ALL_TABLES.filter((table) => table !== 'passkeys' && table !== 'user_identities')
 
 /** Tables of a schema: `public` holds the app's, `drizzle` the journal of applied migrations. */
 async function tables(database: Database, schema = 'public'): Promise<string[]> {
@@ -29,8 +41,10 @@ async function roundTrip(database: Database) {
   // Applying again is a no-op, as it is on every start with AUTO_MIGRATE.
   await database.migrate()
   // Newest first: each down script undoes exactly its own migration.
+  expect(await rollbackLastMigration(database.db)).toBe('0002_passkeys_and_identities')
+  expect(await tables(database)).toEqual(BEFORE_0002)
   expect(await rollbackLastMigration(database.db)).toBe('0001_accounts_and_sessions')
-  expect(await tables(database)).toEqual(ALL_TABLES.filter((table) => table !== 'sessions'))
+  expect(await tables(database)).toEqual(BEFORE_0002.filter((table) => table !== 'sessions'))
   expect(await rollbackLastMigration(database.db)).toBe('0000_initial')
   expect(await tables(database)).toEqual([])
   expect(await rollbackLastMigration(database.db)).toBeUndefined()
