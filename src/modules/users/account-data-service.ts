@@ -4,6 +4,7 @@ import { Errors } from '../../lib/errors.js'
 import type { ApiKeysService } from '../api-keys/api-keys-service.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { SessionsRepository } from '../sessions/sessions-repository.js'
+import { createAccountDataRepository } from './account-data-repository.js'
 import type { UsersRepository } from './users-repository.js'
 import { toUserPublic } from './users-schemas.js'
 
@@ -30,13 +31,20 @@ const iso = (value: Date | string | null | undefined) => (value ? new Date(value
  */
 export function createAccountDataService(deps: AccountDataDeps) {
   const { db, users, sessions, apiKeys, audit, now } = deps
+  const signInMethods = createAccountDataRepository(db)
 
   return {
     /** Everything stored about the user, secrets left out (hashes, TOTP secrets, key material). */
     async export(userId: number) {
       const user = await users.findById(userId)
       if (!user) throw new Errors.InvalidToken()
-      const [sessionRows, keyRows, events] = await Promise.all([sessions.listAll(userId), apiKeys.list(userId), audit.listAbout(userId, EXPORT_AUDIT_LIMIT)])
+      const [sessionRows, keyRows, passkeyRows, identityRows, events] = await Promise.all([
+        sessions.listAll(userId),
+        apiKeys.list(userId),
+        signInMethods.listPasskeys(userId),
+        signInMethods.listIdentities(userId),
+        audit.listAbout(userId, EXPORT_AUDIT_LIMIT),
+      ])
       return {
         exported_at: now().toISOString(),
         format: 'carbelsad-account-export/1',
@@ -63,9 +71,22 @@ export function createAccountDataService(deps: AccountDataDeps) {
           last_used_at: iso(row.lastUsedAt),
           revoked_at: iso(row.revokedAt),
         })),
-        // Sign-in methods that will hold their own records (passkeys, linked identities) start empty here.
-        passkeys: [] as unknown[],
-        identities: [] as unknown[],
+        passkeys: passkeyRows.map((row) => ({
+          id: row.id,
+          name: row.name,
+          created_at: iso(row.createdAt),
+          last_used_at: iso(row.lastUsedAt),
+          backed_up: row.backedUp,
+          transports: row.transports,
+          device_type: row.deviceType,
+        })),
+        identities: identityRows.map((row) => ({
+          id: row.id,
+          provider: row.provider,
+          email: row.email,
+          created_at: iso(row.createdAt),
+          last_used_at: iso(row.lastUsedAt),
+        })),
         audit_events: events.map((row) => ({
           id: row.id,
           action: row.action,
@@ -79,8 +100,9 @@ export function createAccountDataService(deps: AccountDataDeps) {
     },
 
     /**
-     * Deletes the caller's account. Sessions, refresh tokens, API keys, 2FA data and mailed tokens go
-     * with it (foreign keys cascade); the audit keeps one entry that names no person, only the id.
+     * Deletes the caller's account. Sessions, refresh tokens, API keys, 2FA data, passkeys, linked
+     * identities and mailed tokens go with it (foreign keys cascade); the audit keeps one entry that
+     * names no person, only the id.
      */
     async deleteSelf(userId: number, assertNotLastSuperadmin: (user: UserRow, tx: Db) => Promise<void>): Promise<void> {
       const user = await users.findById(userId)
