@@ -14,13 +14,22 @@ export interface AppMetrics {
   housekeepingRowsRemoved: Counter<'table'>
   /** Housekeeping runs on this instance, by result (success, failure). */
   housekeepingRuns: Counter<'result'>
+  /**
+   * The realtime module hands its live figures in here; `ws_connections` and `ws_rooms` read them at
+   * each scrape. A setter on this root-level object, not a decoration of the realtime plugin's own
+   * (encapsulated) instance, which this plugin could not see: the gauges stayed at 0.
+   */
+  observeRealtime(source: () => RealtimeFigures): void
+}
+
+export interface RealtimeFigures {
+  connections: number
+  rooms: number
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: AppMetrics
-    /** Live WebSocket figures, provided by the realtime module once it is registered. */
-    realtimeGauges?: () => { connections: number; rooms: number }
   }
   interface FastifyReply {
     /** Which limiter refused the request, for the rejection counter. */
@@ -49,6 +58,8 @@ export default fp(
       registers: [registry],
     })
     const inFlight = new Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled now', registers: [registry] })
+    // Until the realtime module reports (or in an app without it) there is no socket to count.
+    let realtime: () => RealtimeFigures = () => ({ connections: 0, rooms: 0 })
     const metrics: AppMetrics = {
       registry,
       loginAttempts: new Counter({ name: 'auth_login_attempts_total', help: 'Logins by result', labelNames: ['result'] as const, registers: [registry] }),
@@ -57,13 +68,16 @@ export default fp(
       wsMessages: new Counter({ name: 'ws_messages_total', help: 'WebSocket frames by direction', labelNames: ['direction'] as const, registers: [registry] }),
       housekeepingRowsRemoved: new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows deleted by housekeeping, by table', labelNames: ['table'] as const, registers: [registry] }),
       housekeepingRuns: new Counter({ name: 'housekeeping_runs_total', help: 'Housekeeping runs on this instance, by result', labelNames: ['result'] as const, registers: [registry] }),
+      observeRealtime(source) {
+        realtime = source
+      },
     }
     new Gauge({
       name: 'ws_connections',
       help: 'Open WebSocket connections on this instance',
       registers: [registry],
       collect() {
-        this.set(app.realtimeGauges?.().connections ?? 0)
+        this.set(realtime().connections)
       },
     })
     new Gauge({
@@ -71,7 +85,7 @@ export default fp(
       help: 'Rooms with members',
       registers: [registry],
       collect() {
-        this.set(app.realtimeGauges?.().rooms ?? 0)
+        this.set(realtime().rooms)
       },
     })
     new Gauge({

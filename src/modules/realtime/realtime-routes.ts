@@ -54,7 +54,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onSent: () => app.metrics.wsMessages.inc({ direction: 'out' }),
     onPublishError: (error) => app.log.warn({ err: { message: error instanceof Error ? error.message : String(error) } }, 'realtime fan-out to other instances failed'),
   })
-  app.decorate('realtimeGauges', () => {
+  app.metrics.observeRealtime(() => {
     const stats = hub.stats()
     return { connections: stats.connections, rooms: stats.rooms.length }
   })
