@@ -18,6 +18,7 @@ import auditRoutes from './modules/audit/audit-routes.js'
 import authRoutes from './modules/auth/auth-routes.js'
 import devRoutes from './modules/dev/dev-routes.js'
 import healthRoutes from './modules/health/health-routes.js'
+import passkeysRoutes from './modules/passkeys/passkeys-routes.js'
 import realtimeRoutes from './modules/realtime/realtime-routes.js'
 import sessionsRoutes from './modules/sessions/sessions-routes.js'
 import usersRoutes from './modules/users/users-routes.js'
@@ -182,6 +183,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(healthRoutes, { prefix: '/api/v1/health' })
   await app.register(authRoutes, { prefix: '/api/v1/auth' })
   await app.register(sessionsRoutes, { prefix: '/api/v1/auth/sessions' })
+  await app.register(passkeysRoutes, { prefix: '/api/v1/auth/passkeys' })
   await app.register(usersRoutes, { prefix: '/api/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/api/v1/api-keys' })
   await app.register(auditRoutes, { prefix: '/api/v1/audit' })

@@ -5,6 +5,7 @@ import { parse as parseDotenv } from 'dotenv'
 import { ConfigError } from './config-error.js'
 import { tracingRequested } from '../observability/tracing.js'
 import { parseEnv, type EnvSource } from './env-parsers.js'
+import { parseWebAuthn, type WebAuthnSettings } from './webauthn-settings.js'
 
 export { ConfigError }
 
@@ -119,6 +120,10 @@ export interface Config {
   readonly auditRetentionDays: number
   /** Rows deleted per statement by housekeeping, so a large backlog never holds many locks at once. */
   readonly housekeepingBatchSize: number
+  /** Passkeys: the relying party (WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS), or why they are off. */
+  readonly webauthn: WebAuthnSettings
+  /** Sign-in with a mailed link or code (POST /auth/email-login). */
+  readonly emailLoginEnabled: boolean
 }
 
 const packageVersion = (): string => {
@@ -248,6 +253,14 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     housekeepingIntervalMinutes: env.number('HOUSEKEEPING_INTERVAL_MINUTES', 60, { min: 0, max: 7 * 24 * 60 }),
     auditRetentionDays: env.number('AUDIT_RETENTION_DAYS', 365, { min: 1, max: 36_500 }),
     housekeepingBatchSize: env.int('HOUSEKEEPING_BATCH_SIZE', 1000, { min: 1, max: 100_000 }),
+    webauthn: parseWebAuthn({
+      rpId: env.optionalString('WEBAUTHN_RP_ID'),
+      rpName: env.optionalString('WEBAUTHN_RP_NAME'),
+      origins: env.optionalString('WEBAUTHN_ORIGINS') === undefined ? undefined : env.list('WEBAUTHN_ORIGINS', []),
+      publicUrl: env.optionalUrl('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`,
+      projectName: env.string('PROJECT_NAME', 'carbelsad'),
+    }),
+    emailLoginEnabled: env.bool('EMAIL_LOGIN_ENABLED', true),
   }
   if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
     throw new ConfigError('SMTP_TLS and SMTP_SSL are exclusive: STARTTLS (587) or implicit TLS (465), not both')

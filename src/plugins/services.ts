@@ -6,6 +6,9 @@ import { createAccountService, type AccountService } from '../modules/auth/accou
 import { createAttemptLimits, SECOND_FACTOR_WINDOW_SECONDS, type AttemptLimits } from '../modules/auth/attempt-limits.js'
 import { createAuthService, type AuthService } from '../modules/auth/auth-service.js'
 import { createOneTimeTokensRepository } from '../modules/auth/one-time-tokens-repository.js'
+import { createChallengeStore } from '../modules/passkeys/challenge-store.js'
+import { createPasskeysRepository } from '../modules/passkeys/passkeys-repository.js'
+import { createPasskeysService, type PasskeysService } from '../modules/passkeys/passkeys-service.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from '../modules/auth/refresh-tokens-repository.js'
 import { createTwoFactorService, type TwoFactorService } from '../modules/auth/two-factor-service.js'
 import { createSessionsRepository, type SessionsRepository } from '../modules/sessions/sessions-repository.js'
@@ -27,6 +30,7 @@ declare module 'fastify' {
     accountService: AccountService
     apiKeys: ApiKeysService
     attemptLimits: AttemptLimits
+    passkeys: PasskeysService
   }
 }
 
@@ -55,6 +59,7 @@ export default fp(
     let twoFactor: TwoFactorService | undefined
     let authService: AuthService | undefined
     let sessions: SessionsService | undefined
+    let passkeys: PasskeysService | undefined
     await app.register(authPlugin, {
       verifyApiKey: (presented) => apiKeys.verify(presented),
       provePassword: (userId, password, client) => authService!.provePassword(userId, password, client),
@@ -115,6 +120,9 @@ export default fp(
       onError: logError,
       verifySecondFactor: (user, code, client) => twoFactor!.verifyForUser(user, code, client),
       startTwoFactor: (user, client) => twoFactor!.startLoginChallenge(user, client),
+      verifyPasskeyProof: async (user, response, client) => {
+        await passkeys!.verifyAssertion(response as never, 'reauthenticate', client, { userId: user.id, requireUserVerification: true })
+      },
       notify,
     })
     twoFactor = createTwoFactorService({
@@ -129,7 +137,23 @@ export default fp(
       completeLogin: authService.completeLogin,
       limits,
       notify,
+      verifyPasskey: async (userId, twoFaTokenHash, response, client) => {
+        await passkeys!.verifyAssertion(response as never, 'second_factor', client, { userId, twoFaTokenHash })
+      },
     })
+    passkeys = createPasskeysService({
+      db,
+      config,
+      passkeys: createPasskeysRepository(db),
+      users,
+      audit,
+      challenges: createChallengeStore(cache, now),
+      now,
+      completeLogin: authService.completeLogin,
+      startTwoFactor: (user, client) => twoFactor!.startLoginChallenge(user, client),
+    })
+    if (!config.webauthn.enabled) app.log.warn(`passkeys are off: ${config.webauthn.disabledReason}`)
+    app.decorate('passkeys', passkeys)
     const accountService = createAccountService({ db, config, users, oneTimeTokens, audit, mailer, authService, limits, now, invalidateUser, onError: logError })
     const usersService = createUsersService({
       db,

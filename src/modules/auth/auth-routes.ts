@@ -1,17 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import { fieldError } from '../../lib/errors.js'
 import { ErrorDetail, Message } from '../../lib/schemas.js'
 import { Password, RegisterBody, UserPublic, toUserPublic } from '../users/users-schemas.js'
 import type { ClientInfo } from './auth-service.js'
 
-const TokenPair = Type.Object({
+export const TokenPair = Type.Object({
   access_token: Type.String(),
   refresh_token: Type.String(),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Access token lifetime in seconds' }),
 })
-const Challenge = Type.Object({
+export const Challenge = Type.Object({
   requires_2fa: Type.Literal(true),
   challenge_token: Type.String(),
   method: Type.Union([Type.Literal('email'), Type.Literal('totp')]),
@@ -112,14 +113,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'verifyTwoFactor',
         tags: ['auth'],
-        summary: 'Finish a 2FA login with the code (or a recovery code)',
-        body: Type.Object({ challenge_token: OpaqueToken, code: Code }),
+        summary: 'Finish a 2FA login with the code (or a recovery code), or with "passkey" after POST /auth/passkeys/2fa/options',
+        body: Type.Object({
+          challenge_token: OpaqueToken,
+          code: Type.Optional(Code),
+          passkey: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'AuthenticationResponseJSON from the browser' })),
+        }),
         response: { 200: TokenPair, 401: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request) => {
+      const { challenge_token: challengeToken, code, passkey } = request.body
       try {
-        return await app.twoFactor.verifyLogin(request.body.challenge_token, request.body.code, client(request))
+        if (passkey !== undefined && code === undefined) return await app.twoFactor.verifyLoginWithPasskey(challengeToken, passkey, client(request))
+        if (code === undefined) throw fieldError('code', 'Send "code", or "passkey" for a passkey answer')
+        return await app.twoFactor.verifyLogin(challengeToken, code, client(request))
       } catch (error) {
         if ((error as { statusCode?: number }).statusCode === 401) app.metrics.twoFactorFailures.inc()
         throw error
@@ -317,17 +325,18 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'reauthenticate',
         tags: ['auth'],
-        summary: 'Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair',
+        summary: 'Prove again who you are (password, a 2FA code, or a passkey after POST /auth/passkeys/reauthenticate/options) before a sensitive action; answers a new token pair',
         body: Type.Object({
           password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
           code: Type.Optional(Code),
+          passkey: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'AuthenticationResponseJSON from the browser' })),
         }),
         response: { 200: TokenPair, 400: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request) => {
-      const { password, code } = request.body
-      return app.authService.reauthenticate(request.user.id, request.auth.sessionId!, { password, code }, client(request))
+      const { password, code, passkey } = request.body
+      return app.authService.reauthenticate(request.user.id, request.auth.sessionId!, { password, code, passkey }, client(request))
     },
   )
 }

@@ -44,6 +44,8 @@ export interface AuthServiceDeps {
   invalidateUser: (userId: number) => Promise<void>
   /** Checks a 2FA code (authenticator, email, recovery) of a signed-in user, for re-authentication. */
   verifySecondFactor: (user: UserRow, code: string, client: ClientInfo) => Promise<boolean>
+  /** Checks a passkey answer given to re-authenticate (modules/passkeys); throws `invalid_passkey` when refused. */
+  verifyPasskeyProof?: (user: UserRow, response: unknown, client: ClientInfo) => Promise<void>
   /** Starts the second step for a user with 2FA on (mails a code for the email method). */
   startTwoFactor: (user: UserRow, client: ClientInfo) => Promise<TwoFactorChallenge>
   /** Sends a security notice ("password changed", "signed out everywhere"); failures must not fail the change. */
@@ -202,7 +204,7 @@ export function createAuthService(deps: AuthServiceDeps) {
      * session's tokens with a new proof time, which sensitive actions check. The session's other live
      * refresh tokens are revoked, so exactly one carries the new proof.
      */
-    async reauthenticate(userId: number, sessionId: string, proof: { password?: string; code?: string }, client: ClientInfo): Promise<TokenPair> {
+    async reauthenticate(userId: number, sessionId: string, proof: { password?: string; code?: string; passkey?: unknown }, client: ClientInfo): Promise<TokenPair> {
       const user = await requireUser(userId)
       // A signed-out session must stay signed out, whatever its last access token still says.
       const session = await deps.sessions.usable(sessionId, client)
@@ -212,10 +214,14 @@ export function createAuthService(deps: AuthServiceDeps) {
       } else if (proof.code !== undefined) {
         if (!user.twoFaEnabled) throw new Errors.BadRequest('Two-factor authentication is off; confirm with your password')
         if (!(await deps.verifySecondFactor(user, proof.code, client))) throw new Errors.InvalidCode('Invalid code')
+      } else if (proof.passkey !== undefined && deps.verifyPasskeyProof) {
+        // An account without a password proves itself this way; the passkey must verify the user (PIN, biometrics).
+        await deps.verifyPasskeyProof(user, proof.passkey, client)
       } else {
-        throw fieldError('password', 'Send "password", or "code" for a two-factor code')
+        throw fieldError('password', 'Send "password", "code" for a two-factor code, or "passkey"')
       }
-      const method = proof.password !== undefined ? 'password' : user.twoFaMethod === 'totp' && /^\d{6}$/.test(proof.code!.trim()) ? 'totp' : 'recovery_code'
+      const method =
+        proof.password !== undefined ? 'password' : proof.code === undefined ? 'passkey' : user.twoFaMethod === 'totp' && /^\d{6}$/.test(proof.code.trim()) ? 'totp' : 'recovery_code'
       return db.transaction(async (tx) => {
         await refreshTokens.revokeFamily(sessionId, now(), tx)
         const authTime = await deps.sessions.recordProof(sessionId, method, tx)

@@ -30,6 +30,11 @@ export interface TwoFactorDeps {
   completeLogin: AuthService['completeLogin']
   limits: AttemptLimits
   notify: (user: UserRow, template: 'two-fa-enabled' | 'two-fa-disabled') => Promise<void>
+  /**
+   * Checks a passkey answer (modules/passkeys) given as the second factor of the challenge whose token
+   * hash is passed; throws `invalid_passkey` when it is refused.
+   */
+  verifyPasskey?: (userId: number, twoFaTokenHash: string, response: unknown, client: ClientInfo) => Promise<void>
 }
 
 function newRecoveryCode(): string {
@@ -176,6 +181,37 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       // How the session was proven, as the sessions list shows it.
       const method = !/^\d{6}$/.test(trimmed) ? 'password+recovery_code' : challenge.method === 'totp' ? 'password+totp' : 'password+email_code'
       return deps.completeLogin(user, client, method)
+    },
+
+    /** The account and stored hash of a live 2FA challenge, for issuing passkey options bound to it. */
+    async pendingChallenge(challengeToken: string): Promise<{ userId: number; tokenHash: string }> {
+      const challenge = await loadChallenge(challengeToken)
+      return { userId: challenge.userId, tokenHash: challenge.tokenHash }
+    },
+
+    /**
+     * Finishes a 2FA sign-in with a passkey instead of a code. Counted like a code: one of the
+     * challenge's tries and one of the account's, both given back when the passkey is accepted.
+     */
+    async verifyLoginWithPasskey(challengeToken: string, response: unknown, client: ClientInfo): Promise<TokenPair> {
+      if (!deps.verifyPasskey) throw new Errors.NotFound('Passkeys are off on this server')
+      const challenge = await loadChallenge(challengeToken)
+      const user = await requireUser(challenge.userId)
+      const reservation = await deps.limits.reserveSecondFactor(user.id)
+      const attempts = await takeAttempt(challenge.id)
+      try {
+        await deps.verifyPasskey(user.id, challenge.tokenHash, response, client)
+      } catch (error) {
+        if (attempts >= MAX_CODE_ATTEMPTS) await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id))
+        await audit.record({ action: 'auth.2fa_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { attempts, factor: 'passkey' } })
+        throw attempts >= MAX_CODE_ATTEMPTS ? new Errors.InvalidChallenge('Too many failed attempts; log in again') : error
+      }
+      await reservation.succeeded()
+      const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
+      if (claimed.length === 0) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
+      if (!user.isActive) throw new Errors.InactiveUser()
+      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
+      return deps.completeLogin(user, client, `${firstFactor}+passkey`)
     },
 
     /**

@@ -183,7 +183,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Finish a 2FA login with the code (or a recovery code) */
+        /** Finish a 2FA login with the code (or a recovery code), or with "passkey" after POST /auth/passkeys/2fa/options */
         post: operations["verifyTwoFactor"];
         delete?: never;
         options?: never;
@@ -387,7 +387,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Prove again who you are (password, or a 2FA code) before a sensitive action; answers a new token pair */
+        /** Prove again who you are (password, a 2FA code, or a passkey after POST /auth/passkeys/reauthenticate/options) before a sensitive action; answers a new token pair */
         post: operations["reauthenticate"];
         delete?: never;
         options?: never;
@@ -425,6 +425,143 @@ export interface paths {
         post?: never;
         /** Sign one of your sessions out: its tokens stop working at once and its sockets close */
         delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your passkeys */
+        get: operations["listPasskeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/register/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start adding a passkey: creation options for navigator.credentials.create() (5 minutes, single use) */
+        post: operations["passkeyRegistrationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/register/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Finish adding a passkey with the browser’s answer; the options’ challenge proves the fresh sign-in */
+        post: operations["passkeyRegistrationVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove one of your passkeys (refused for the last way into an account without a password) */
+        delete: operations["deletePasskey"];
+        options?: never;
+        head?: never;
+        /** Rename one of your passkeys */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/login/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a passkey sign-in: with "username_or_email" the account’s passkeys are listed, without it any discoverable passkey will do */
+        post: operations["passkeyLoginOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/login/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with the browser’s passkey answer: a token pair (method `passkey`), or the 2FA challenge when the passkey did not verify the user and 2FA is on */
+        post: operations["passkeyLoginVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/2fa/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Options for answering a 2FA challenge with a passkey; send the answer to POST /auth/verify-2fa as "passkey" */
+        post: operations["passkeySecondFactorOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkeys/reauthenticate/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Options for proving it is you with a passkey; send the answer to POST /auth/reauthenticate as "passkey" */
+        post: operations["passkeyReauthenticationOptions"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -966,7 +1103,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -984,7 +1121,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1002,7 +1139,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1028,7 +1165,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1087,7 +1224,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1105,7 +1242,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1123,7 +1260,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1149,7 +1286,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1200,7 +1337,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1218,7 +1355,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1244,7 +1381,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1290,7 +1427,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1316,7 +1453,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1356,7 +1493,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1374,7 +1511,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1392,7 +1529,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1418,7 +1555,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1438,7 +1575,11 @@ export interface operations {
                 "application/json": {
                     challenge_token: string;
                     /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
-                    code: string;
+                    code?: string;
+                    /** @description AuthenticationResponseJSON from the browser */
+                    passkey?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -1471,7 +1612,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1489,7 +1630,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1515,7 +1656,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1561,7 +1702,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1579,7 +1720,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1597,7 +1738,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1651,7 +1792,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1669,7 +1810,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1687,7 +1828,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1705,7 +1846,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1723,7 +1864,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1749,7 +1890,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1800,7 +1941,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1818,7 +1959,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1836,7 +1977,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1854,7 +1995,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1872,7 +2013,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1898,7 +2039,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1938,7 +2079,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1956,7 +2097,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1974,7 +2115,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2022,7 +2163,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2040,7 +2181,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2058,7 +2199,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2076,7 +2217,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2102,7 +2243,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2156,7 +2297,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2174,7 +2315,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2192,7 +2333,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2210,7 +2351,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2236,7 +2377,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2283,7 +2424,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2301,7 +2442,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2319,7 +2460,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2337,7 +2478,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2355,7 +2496,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2381,7 +2522,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2427,7 +2568,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2445,7 +2586,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2463,7 +2604,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2489,7 +2630,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2529,7 +2670,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2547,7 +2688,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2565,7 +2706,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2583,7 +2724,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2630,7 +2771,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2656,7 +2797,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2674,7 +2815,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2722,7 +2863,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2740,7 +2881,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2766,7 +2907,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2787,6 +2928,10 @@ export interface operations {
                     password?: string;
                     /** @description 6-digit code, or a recovery code (xxxxx-xxxxx) at verify-2fa */
                     code?: string;
+                    /** @description AuthenticationResponseJSON from the browser */
+                    passkey?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -2819,7 +2964,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2837,7 +2982,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2855,7 +3000,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2873,7 +3018,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2899,7 +3044,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2956,7 +3101,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2974,7 +3119,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3000,7 +3145,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3036,7 +3181,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3054,7 +3199,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3080,7 +3225,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3118,7 +3263,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3136,7 +3281,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3154,7 +3299,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3172,7 +3317,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3198,7 +3343,1296 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        last_used_at: string | null;
+                        /** @description A synced passkey (iCloud Keychain, Google Password Manager, ...) */
+                        backed_up: boolean;
+                        transports: string[];
+                    }[];
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeyRegistrationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description PublicKeyCredentialCreationOptionsJSON: pass it to `startRegistration({ optionsJSON })` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rp: {
+                            id?: string;
+                            name: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        user: {
+                            id: string;
+                            name: string;
+                            displayName: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        challenge: string;
+                        pubKeyCredParams: ({
+                            alg: number;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        timeout?: number;
+                        excludeCredentials?: ({
+                            id: string;
+                            type: string;
+                            transports?: string[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        authenticatorSelection?: {
+                            [key: string]: unknown;
+                        };
+                        attestation?: string;
+                        extensions?: {
+                            [key: string]: unknown;
+                        };
+                        hints?: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeyRegistrationVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description RegistrationResponseJSON: what `startRegistration()` of @simplewebauthn/browser (or `credential.toJSON()`) returns */
+                    response: {
+                        id: string;
+                        rawId: string;
+                        /** @enum {string} */
+                        type: "public-key";
+                        response: {
+                            clientDataJSON: string;
+                            attestationObject: string;
+                            transports?: string[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        clientExtensionResults: {
+                            [key: string]: unknown;
+                        };
+                        authenticatorAttachment?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        last_used_at: string | null;
+                        /** @description A synced passkey (iCloud Keychain, Google Password Manager, ...) */
+                        backed_up: boolean;
+                        transports: string[];
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    deletePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        last_used_at: string | null;
+                        /** @description A synced passkey (iCloud Keychain, Google Password Manager, ...) */
+                        backed_up: boolean;
+                        transports: string[];
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeyLoginOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    username_or_email?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description PublicKeyCredentialRequestOptionsJSON plus `challenge_id` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        challenge: string;
+                        timeout?: number;
+                        rpId?: string;
+                        allowCredentials?: ({
+                            id: string;
+                            type: string;
+                            transports?: string[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        userVerification?: string;
+                        extensions?: {
+                            [key: string]: unknown;
+                        };
+                        hints?: string[];
+                        /** @description Send it back with the answer (it is the challenge itself) */
+                        challenge_id: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeyLoginVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description AuthenticationResponseJSON: what `startAuthentication()` of @simplewebauthn/browser (or `credential.toJSON()`) returns */
+                    response: {
+                        id: string;
+                        rawId: string;
+                        /** @enum {string} */
+                        type: "public-key";
+                        response: {
+                            clientDataJSON: string;
+                            authenticatorData: string;
+                            signature: string;
+                            userHandle?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        clientExtensionResults: {
+                            [key: string]: unknown;
+                        };
+                        authenticatorAttachment?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    challenge_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    } | {
+                        /** @enum {boolean} */
+                        requires_2fa: true;
+                        challenge_token: string;
+                        method: "email" | "totp";
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeySecondFactorOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    challenge_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description PublicKeyCredentialRequestOptionsJSON: pass it to `startAuthentication({ optionsJSON })` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        challenge: string;
+                        timeout?: number;
+                        rpId?: string;
+                        allowCredentials?: ({
+                            id: string;
+                            type: string;
+                            transports?: string[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        userVerification?: string;
+                        extensions?: {
+                            [key: string]: unknown;
+                        };
+                        hints?: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    passkeyReauthenticationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PublicKeyCredentialRequestOptionsJSON: pass it to `startAuthentication({ optionsJSON })` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        challenge: string;
+                        timeout?: number;
+                        rpId?: string;
+                        allowCredentials?: ({
+                            id: string;
+                            type: string;
+                            transports?: string[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        userVerification?: string;
+                        extensions?: {
+                            [key: string]: unknown;
+                        };
+                        hints?: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3262,7 +4696,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3280,7 +4714,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3306,7 +4740,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3348,7 +4782,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3366,7 +4800,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3384,7 +4818,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3410,7 +4844,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3450,7 +4884,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3468,7 +4902,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3494,7 +4928,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3558,7 +4992,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3576,7 +5010,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3602,7 +5036,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3654,7 +5088,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3672,7 +5106,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3690,7 +5124,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3708,7 +5142,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3734,7 +5168,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3812,7 +5246,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3830,7 +5264,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3848,7 +5282,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3874,7 +5308,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3971,7 +5405,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3989,7 +5423,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4007,7 +5441,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4025,7 +5459,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4051,7 +5485,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4127,7 +5561,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4145,7 +5579,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4163,7 +5597,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4189,7 +5623,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4255,7 +5689,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4273,7 +5707,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4291,7 +5725,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4309,7 +5743,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4335,7 +5769,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4435,7 +5869,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4453,7 +5887,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4471,7 +5905,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4489,7 +5923,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4507,7 +5941,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4533,7 +5967,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4606,7 +6040,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4624,7 +6058,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4642,7 +6076,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4660,7 +6094,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4686,7 +6120,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4724,7 +6158,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4742,7 +6176,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4760,7 +6194,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4778,7 +6212,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4804,7 +6238,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4856,7 +6290,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4874,7 +6308,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4900,7 +6334,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4970,7 +6404,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4988,7 +6422,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5006,7 +6440,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5024,7 +6458,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5050,7 +6484,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5088,7 +6522,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5106,7 +6540,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5124,7 +6558,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5142,7 +6576,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5168,7 +6602,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5232,7 +6666,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5250,7 +6684,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5268,7 +6702,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5294,7 +6728,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5340,7 +6774,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5358,7 +6792,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5376,7 +6810,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5402,7 +6836,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5449,7 +6883,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5467,7 +6901,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5485,7 +6919,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5511,7 +6945,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5580,7 +7014,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
