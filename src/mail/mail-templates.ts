@@ -5,16 +5,18 @@ import { join } from 'node:path'
  * Each template is two files in `templates/email/`: `<name>.html` and `<name>.txt`. The .txt opens with a
  * `Subject: ...` line and a blank line, so the subject is edited next to the words it summarises.
  *
- * The .html is only the body: `_layout.html` holds the shell (doctype, head, header with the project name,
- * footer) once, with `{{{title}}}`, `{{{content}}}` and `{{{footer}}}` slots. A body file opens with
- * `<!-- title: ... -->` and may add `<!-- footer: ... -->` to replace the default footer, which the layout
- * declares the same way on its own first line. Slots are filled from these files when they are loaded, before
- * any value exists, so user data can never reach a slot; `{{placeholders}}` in the layout, the title, the
- * footer and the body are then filled (and escaped) per email like before.
+ * The .html is only the body: `templates/email/_layout.html` holds the shell (doctype, head, header with the
+ * project name, footer) once for every language, with `{{{lang}}}`, `{{{title}}}`, `{{{content}}}` and
+ * `{{{footer}}}` slots. `lang` is the language's tag; the footer is the language's `_footer.html`, which a
+ * body may replace with a `<!-- footer: ... -->` line; a body file opens with `<!-- title: ... -->`. Slots are
+ * filled from these files when they are loaded, before any value exists, so user data can never reach a
+ * slot; `{{placeholders}}` in the layout, the title, the footer and the body are then filled (and escaped)
+ * per email like before.
  *
  * Languages: English, the base, is at the top of `templates/email/`; every other language in EMAIL_LANGUAGES
- * has the same files (its own `_layout.html` included) in `templates/email/<language>/`. A translation must use
- * exactly the placeholders of the English file, part by part (subject, HTML, text), or the boot fails.
+ * has the same files (its own `_footer.html` included, but not the layout) in `templates/email/<language>/`.
+ * A translation must use exactly the placeholders of the English file, part by part (subject, HTML, text), or
+ * the boot fails.
  *
  * Placeholders each template expects (`{{project_name}}` is always filled in by the renderer):
  * - two-fa-code: username, code, expires_minutes
@@ -27,6 +29,7 @@ import { join } from 'node:path'
  * - two-fa-locked: username, minutes
  * - new-sign-in: username, time, device, ip, link
  * - account-deleted: username
+ * - email-login: username, link, code, expires_minutes
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -44,6 +47,7 @@ export const TEMPLATE_NAMES = [
   'two-fa-locked',
   'new-sign-in',
   'account-deleted',
+  'email-login',
 ] as const
 
 /**
@@ -79,8 +83,10 @@ const PLACEHOLDER = /\{\{\s*([a-z][a-z0-9_]*)\s*\}\}/g
 const SUBJECT_HEADER = /^Subject:[ \t]*([^\r\n]+)\r?\n\r?\n/
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 const LAYOUT_FILE = '_layout.html'
+/** A language's own words around every body: today only the footer. */
+const FOOTER_FILE = '_footer.html'
 const SLOT = /\{\{\{\s*([a-z][a-z0-9_]*)\s*\}\}\}/g
-const SLOT_NAMES = ['title', 'content', 'footer'] as const
+const SLOT_NAMES = ['lang', 'title', 'content', 'footer'] as const
 // `<!-- key: value -->` lines at the very top of a layout or body file; `.` keeps the value on one line.
 const META_LINE = /^<!--[ \t]*([a-z][a-z0-9_-]*):[ \t]*(.*?)[ \t]*-->[ \t]*\r?\n/
 
@@ -94,11 +100,12 @@ export function loadTemplates(): TemplateSet {
 
 /** Reads and checks every language under `dir` (uncached; loadTemplates is the one the app uses). */
 export function loadTemplatesFrom(dir: string): TemplateSet {
-  const base = readLanguage(dir, DEFAULT_EMAIL_LANGUAGE)
+  const layout = readLayout(dir)
+  const base = readLanguage(dir, DEFAULT_EMAIL_LANGUAGE, layout)
   const all = new Map<EmailLanguage, ReadonlyMap<TemplateName, RenderedEmail>>([[DEFAULT_EMAIL_LANGUAGE, base]])
   for (const language of EMAIL_LANGUAGES) {
     if (language === DEFAULT_EMAIL_LANGUAGE) continue
-    const templates = readLanguage(dir, language)
+    const templates = readLanguage(dir, language, layout)
     for (const [name, translated] of templates) {
       const english = base.get(name)
       if (english) samePlaceholders(language, name, translated, english)
@@ -113,7 +120,7 @@ export function loadTemplatesFrom(dir: string): TemplateSet {
 const languageFolder = (language: EmailLanguage) => (language === DEFAULT_EMAIL_LANGUAGE ? '' : `${language}/`)
 
 /** One language's files, read and composed, with paths in messages as a translator sees them. */
-function readLanguage(dir: string, language: EmailLanguage): ReadonlyMap<TemplateName, RenderedEmail> {
+function readLanguage(dir: string, language: EmailLanguage, layout: string): ReadonlyMap<TemplateName, RenderedEmail> {
   const folder = languageFolder(language)
   const source: Source = {
     read: (file) => {
@@ -127,8 +134,8 @@ function readLanguage(dir: string, language: EmailLanguage): ReadonlyMap<Templat
     },
     path: (file) => `templates/email/${folder}${file}`,
   }
-  const layout = readLayout(source)
-  return new Map(TEMPLATE_NAMES.map((name) => [name, readTemplate(name, layout, source)]))
+  const frame: Frame = { shell: layout, lang: language, footer: readFooter(source) }
+  return new Map(TEMPLATE_NAMES.map((name) => [name, readTemplate(name, frame, source)]))
 }
 
 /**
@@ -136,7 +143,7 @@ function readLanguage(dir: string, language: EmailLanguage): ReadonlyMap<Templat
  * folder added without adding it to EMAIL_LANGUAGES. Say so at boot instead of leaving it silently unused.
  */
 function checkFolders(dir: string) {
-  const expected = new Set([LAYOUT_FILE, ...TEMPLATE_NAMES.flatMap((name) => [`${name}.html`, `${name}.txt`])])
+  const expected = new Set([FOOTER_FILE, ...TEMPLATE_NAMES.flatMap((name) => [`${name}.html`, `${name}.txt`])])
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue
     if (!(EMAIL_LANGUAGES as readonly string[]).includes(entry.name) || entry.name === DEFAULT_EMAIL_LANGUAGE) {
@@ -145,6 +152,12 @@ function checkFolders(dir: string) {
       )
     }
     for (const file of readdirSync(join(dir, entry.name))) {
+      // A copied layout would be silently ignored, and drift from the one every language is sent in.
+      if (file === LAYOUT_FILE) {
+        throw new Error(
+          `templates/email/${entry.name}/${LAYOUT_FILE}: every language uses templates/email/${LAYOUT_FILE}; put this language's footer in ${FOOTER_FILE}`,
+        )
+      }
       if (!file.startsWith('.') && !expected.has(file)) throw new Error(`templates/email/${entry.name}/${file} is not a template in TEMPLATE_NAMES`)
     }
   }
@@ -181,49 +194,65 @@ function splitMeta(text: string, path: string): { meta: Map<string, string>; res
   return { meta, rest }
 }
 
-interface Layout {
+/** The layout of one language: the shared shell with what that language puts in it. */
+interface Frame {
   readonly shell: string
-  readonly defaults: ReadonlyMap<string, string>
+  readonly lang: EmailLanguage
+  readonly footer: string
 }
 
-function readLayout(source: Source): Layout {
-  const path = source.path(LAYOUT_FILE)
-  const { meta, rest } = splitMeta(source.read(LAYOUT_FILE), path)
+/** The one shell every language is sent in (templates/email/_layout.html). */
+function readLayout(dir: string): string {
+  const path = `templates/email/${LAYOUT_FILE}`
+  let text: string
+  try {
+    text = readFileSync(join(dir, LAYOUT_FILE), 'utf8')
+  } catch (error) {
+    throw new Error(`${path} cannot be read: ${(error as Error).message}`)
+  }
+  const { meta, rest } = splitMeta(text, path)
+  // The default footer used to be a line here; now each language has its own _footer.html.
+  for (const key of meta.keys()) throw new Error(`${path} sets "${key}", but the layout takes no settings (the footer is in each language's ${FOOTER_FILE})`)
   const used = [...rest.matchAll(SLOT)].map((match) => match[1])
   for (const slot of used) {
     if (!(SLOT_NAMES as readonly (string | undefined)[]).includes(slot)) throw new Error(`${path} has an unknown slot {{{${slot}}}}`)
   }
   if (used.filter((slot) => slot === 'content').length !== 1) throw new Error(`${path} must have exactly one {{{content}}} slot`)
-  for (const key of meta.keys()) {
-    if (key !== 'footer') throw new Error(`${path} may only set a default "footer", not "${key}"`)
-  }
-  return { shell: rest, defaults: meta }
+  return rest
 }
 
-/** Puts a body fragment into the layout. Runs at load time, on file contents only. */
-function composeHtml(name: TemplateName, layout: Layout, source: Source): string {
+/** A language's default footer: an HTML fragment that may use {{placeholders}}, like a body. */
+function readFooter(source: Source): string {
+  const footer = source.read(FOOTER_FILE).trim()
+  if (footer === '') throw new Error(`${source.path(FOOTER_FILE)} is empty`)
+  return footer
+}
+
+/** Puts a body fragment into its language's layout. Runs at load time, on file contents only. */
+function composeHtml(name: TemplateName, frame: Frame, source: Source): string {
   const path = source.path(`${name}.html`)
   const { meta, rest } = splitMeta(source.read(`${name}.html`), path)
   for (const key of meta.keys()) {
     if (key !== 'title' && key !== 'footer') throw new Error(`${path} sets an unknown "${key}"`)
   }
-  const slots = new Map<string, string>([...layout.defaults, ...meta, ['content', rest.replace(/\s+$/, '')]])
+  const slots = new Map<string, string>([['lang', frame.lang], ['footer', frame.footer], ...meta, ['content', rest.replace(/\s+$/, '')]])
   for (const [slot, value] of slots) {
-    if (value.includes('{{{')) throw new Error(`${path}: "${slot}" must not contain "{{{"`)
+    if (value.includes('{{{'))
+      throw new Error(`${slot === 'footer' && !meta.has('footer') ? source.path(FOOTER_FILE) : path}: "${slot}" must not contain "{{{"`)
   }
   // One pass with a callback: slot values are inserted as written and never scanned for slots again.
-  return layout.shell.replace(SLOT, (_match, slot: string) => {
+  return frame.shell.replace(SLOT, (_match, slot: string) => {
     const value = slots.get(slot)
     if (value === undefined) throw new Error(`${path} must start with a "<!-- ${slot}: ... -->" line`)
     return value
   })
 }
 
-function readTemplate(name: TemplateName, layout: Layout, source: Source): RenderedEmail {
+function readTemplate(name: TemplateName, frame: Frame, source: Source): RenderedEmail {
   const textFile = source.read(`${name}.txt`)
   const header = SUBJECT_HEADER.exec(textFile)
   if (!header?.[1]) throw new Error(`${source.path(`${name}.txt`)} must start with a "Subject: ..." line followed by a blank line`)
-  return { subject: header[1].trim(), html: composeHtml(name, layout, source), text: textFile.slice(header[0].length) }
+  return { subject: header[1].trim(), html: composeHtml(name, frame, source), text: textFile.slice(header[0].length) }
 }
 
 /**

@@ -65,7 +65,8 @@ function placeholders(language: string, name: string) {
   const keys = (text: string) => [...new Set([...text.matchAll(/\{\{\s*([a-z][a-z0-9_]*)\s*\}\}/g)].map((match) => match[1]))].sort()
   const [subjectLine = '', ...body] = read(`${name}.txt`).split('\n')
   expect(subjectLine, `${language}/${name}.txt first line`).toMatch(/^Subject: \S/)
-  return { subject: keys(subjectLine), text: keys(body.join('\n')), html: keys(read('_layout.html') + read(`${name}.html`)) }
+  const layout = readFileSync(join(TEMPLATE_DIR, '_layout.html'), 'utf8')
+  return { subject: keys(subjectLine), text: keys(body.join('\n')), html: keys(layout + read('_footer.html') + read(`${name}.html`)) }
 }
 
 describe('shipped translations', () => {
@@ -75,7 +76,7 @@ describe('shipped translations', () => {
 
   const cases = TRANSLATIONS.flatMap((language) => TEMPLATE_NAMES.map((name) => [language, name] as const))
   it.each(cases)('%s/%s has the files of the English one with the same placeholders in subject, HTML and text', (language, name) => {
-    for (const file of [`${name}.html`, `${name}.txt`, '_layout.html']) expect(existsSync(join(folderOf(language), file)), `${language}/${file}`).toBe(true)
+    for (const file of [`${name}.html`, `${name}.txt`, '_footer.html']) expect(existsSync(join(folderOf(language), file)), `${language}/${file}`).toBe(true)
     const english = placeholders('en', name)
     expect(english.html.length).toBeGreaterThan(0)
     expect(placeholders(language, name)).toEqual(english)
@@ -93,6 +94,47 @@ describe('shipped translations', () => {
     }
     expect(translated.html).toContain(`<html lang="${language}">`)
     expect(translated.html).not.toContain('<!--')
+  })
+
+  /** A language's footer as the recipient sees it (its `_footer.html`, project name filled in and escaped). */
+  const footerOf = (language: string, projectName: string) =>
+    readFileSync(join(folderOf(language), '_footer.html'), 'utf8')
+      .trim()
+      .replace(/\{\{project_name\}\}/g, projectName.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'))
+  /** The footer cell of a rendered email: the last row of the card. */
+  const footerCell = (html: string) => html.match(/<tr><td[^>]*>((?:(?!<tr>|<\/td>)[\s\S])*)<\/td><\/tr>\s*<\/table>/)?.[1]
+
+  it.each(EMAIL_LANGUAGES)("%s: every template but the test email ends with that language's own footer", (language) => {
+    const footer = footerOf(language, '<Acme & Co>')
+    expect(footer).toContain('&lt;Acme &amp; Co&gt;')
+    for (const name of TEMPLATE_NAMES.filter((template) => template !== 'test-email')) {
+      const email = renderTemplate(name, SAMPLE_DATA, { projectName: '<Acme & Co>', language })
+      expect(footerCell(email.html), `${language}/${name}`).toBe(footer)
+      for (const other of EMAIL_LANGUAGES.filter((candidate) => candidate !== language)) expect(email.html).not.toContain(footerOf(other, '<Acme & Co>'))
+    }
+    // A body that brings its own footer line keeps it, in its language.
+    const test = renderTemplate('test-email', SAMPLE_DATA, { projectName: 'Acme', language })
+    expect(footerCell(test.html)).not.toBe(footerOf(language, 'Acme'))
+    expect(footerCell(test.html)).toContain('Acme')
+    expect(footerCell(test.html)).not.toBe(
+      footerCell(renderTemplate('test-email', SAMPLE_DATA, { projectName: 'Acme', language: language === 'en' ? 'de' : 'en' }).html),
+    )
+  })
+
+  it('sends every language in the one layout: only the lang attribute, the words and the footer differ', () => {
+    const shellOf = (language: string) => {
+      const html = renderTemplate('password-changed', SAMPLE_DATA, { projectName: 'Acme', language }).html
+      const footer = footerCell(html) ?? ''
+      const body = html.slice(html.indexOf('<tr><td style="padding:32px'), html.lastIndexOf(footer))
+      return html
+        .replace(`lang="${language}"`, 'lang=""')
+        .replace(/<title>[^<]*<\/title>/, '<title></title>')
+        .replace(body, '')
+        .replace(footer, '')
+    }
+    const english = shellOf('en')
+    expect(english).toContain('<html lang="">')
+    for (const language of TRANSLATIONS) expect(shellOf(language), language).toBe(english)
   })
 
   it.each(TRANSLATIONS)('%s: the sign-in code stands alone on its line, where the tests and users look for it', (language) => {
@@ -197,6 +239,20 @@ describe('loading translations at boot', () => {
     copyTemplates()
     edit('es/password-changed.txt', (text) => text.replace(/^Subject: /, 'Asunto: '))
     expect(() => loadTemplatesFrom(dir)).toThrow('templates/email/es/password-changed.txt must start with a "Subject: ..." line')
+  })
+
+  it('fails when a language has no footer, or brings its own layout', () => {
+    rmSync(join(copyTemplates(), 'es', '_footer.html'))
+    expect(() => loadTemplatesFrom(dir)).toThrow('templates/email/es/_footer.html cannot be read')
+    cpSync(join(TEMPLATE_DIR, 'es', '_footer.html'), join(dir, 'es', '_footer.html'))
+    cpSync(join(dir, '_layout.html'), join(dir, 'fr', '_layout.html'))
+    expect(() => loadTemplatesFrom(dir)).toThrow('templates/email/fr/_layout.html: every language uses templates/email/_layout.html')
+  })
+
+  it('fills a footer placeholder per email, escaped, and never reads a slot from it', () => {
+    copyTemplates()
+    edit('de/_footer.html', (text) => text.replace('{{project_name}}', '{{{content}}}'))
+    expect(() => loadTemplatesFrom(dir)).toThrow('templates/email/de/_footer.html: "footer" must not contain "{{{"')
   })
 
   it('fails on a language folder that is not in EMAIL_LANGUAGES, and on a stray file in a language folder', () => {

@@ -70,6 +70,23 @@ describe('email templates', () => {
     expect(count(email.html, 'Two-factor authentication is now turned on')).toBe(1)
   })
 
+  it('fills the lang slot with the language tag only, never with a value', () => {
+    const german = renderTemplate('two-fa-enabled', { username: '{{{lang}}}' }, { projectName: '{{{lang}}}', language: 'de-AT' })
+
+    expect(german.html).toContain('<html lang="de">')
+    expect(german.html).toMatch(/<tr><td[^>]*>\{\{\{lang\}\}\}<\/td><\/tr>/)
+    expect(renderTemplate('two-fa-enabled', { username: 'a' }, { projectName: 'Acme', language: 'pt-BR' }).html).toContain('<html lang="en">')
+  })
+
+  it('ends the English mail with the English footer, the project name escaped in it', () => {
+    const footer = readFileSync(join(TEMPLATE_DIR, '_footer.html'), 'utf8').trim().replace('{{project_name}}', '&lt;Acme&gt;')
+    const email = renderTemplate('password-changed', SAMPLE_DATA, { projectName: '<Acme>' })
+
+    expect(footer).toContain('&lt;Acme&gt;')
+    // The last row of the card, right before its table closes.
+    expect(email.html).toContain(`>${footer}</td></tr>\n</table>`)
+  })
+
   it('escapes every value in the HTML part and keeps it as written in the text part', () => {
     const email = renderTemplate('password-reset', { ...SAMPLE_DATA, username: `<b onclick="x">O'Neil & co</b>` }, { projectName: '<Acme>' })
 
