@@ -69,7 +69,13 @@ async function startWorker(config: Config): Promise<void> {
 async function startPrimary(config: Config): Promise<void> {
   if (config.autoMigrate) {
     // Migrate once here, so N workers do not race to apply the same migration.
-    const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+    const database = await createDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: 1,
+      prepare: config.databasePrepare,
+      migrationUrl: config.databaseMigrationUrl,
+    })
     await database.migrate().finally(() => database.close())
     process.env.AUTO_MIGRATE = 'false'
   }

@@ -1,6 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { SingleFlight, type Cache } from './cache.js'
+import { createRedisClient, scanTargets, type RedisClient } from './redis-client.js'
 
+// Every script and command here touches one key, so the cache works unchanged on a Redis Cluster:
+// no hash tags are needed, and keys spread over all the masters.
 // INCR and EXPIRE in one step: a crash between the two would leave a counter that never expires.
 const INCREMENT_SCRIPT = `
 local count = redis.call('INCR', KEYS[1])
@@ -14,6 +17,8 @@ return 0`
 
 export interface RedisCacheOptions {
   url: string
+  /** Seed nodes of a Redis Cluster; `url` then supplies credentials and TLS only. */
+  clusterNodes?: readonly string[] | undefined
   /** Prepended to every key and channel, so several apps (or test files) can share one Redis. */
   keyPrefix: string
   /** How long one command may take before it fails; keeps requests fast while Redis is away. */
@@ -36,8 +41,10 @@ export function redisConnectionOptions(commandTimeoutMs: number): RedisOptions {
 
 export async function createRedisCache(options: RedisCacheOptions): Promise<Cache> {
   const prefix = options.keyPrefix
-  const client = new Redis(options.url, redisConnectionOptions(options.commandTimeoutMs ?? 1000))
-  let subscriber: Redis | undefined
+  const target = { url: options.url, clusterNodes: options.clusterNodes }
+  const connectionOptions = redisConnectionOptions(options.commandTimeoutMs ?? 1000)
+  const client = createRedisClient(target, connectionOptions)
+  let subscriber: RedisClient | undefined
   const handlers = new Map<string, Set<(message: unknown) => void>>()
   const flights = new SingleFlight()
   const reportError = options.onError ?? (() => {})
@@ -50,9 +57,10 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     reportError(error as Error)
   }
 
-  const ensureSubscriber = async (): Promise<Redis> => {
+  const ensureSubscriber = async (): Promise<RedisClient> => {
     if (subscriber) return subscriber
-    subscriber = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
+    // In a cluster PUBLISH reaches every node, so one subscription on any node hears all of it.
+    subscriber = createRedisClient(target, { ...connectionOptions, enableOfflineQueue: true, commandTimeout: undefined })
     subscriber.on('error', reportError)
     subscriber.on('messageBuffer', (channelBuffer: Buffer, payload: Buffer) => {
       const channel = channelBuffer.toString().slice(prefix.length)
@@ -88,12 +96,18 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     },
     async deleteByPrefix(keyPrefix) {
       let removed = 0
-      let cursor = '0'
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${escapeGlob(prefix + keyPrefix)}*`, 'COUNT', 500)
-        cursor = next
-        if (keys.length > 0) removed += await client.unlink(...keys)
-      } while (cursor !== '0')
+      // A cluster's keys are spread over its masters, and SCAN walks one node: walk each.
+      for (const node of scanTargets(client)) {
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix + keyPrefix)}*`, 'COUNT', 500)
+          cursor = next
+          if (keys.length === 0) continue
+          // Keys of one node still sit in many slots, and a multi-key UNLINK across slots is refused there.
+          if (node === client) removed += await client.unlink(...keys)
+          else removed += (await Promise.all(keys.map((key) => client.unlink(key)))).reduce((sum, count) => sum + count, 0)
+        } while (cursor !== '0')
+      }
       return removed
     },
     async increment(key, ttlSeconds) {
@@ -155,7 +169,7 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     },
     async close() {
       // QUIT only a live connection, and not for long: during an outage it would wait for Redis forever.
-      const quit = (connection: Redis | undefined) =>
+      const quit = (connection: RedisClient | undefined) =>
         connection?.status === 'ready' ? Promise.race([connection.quit(), new Promise((resolve) => setTimeout(resolve, 1000))]) : undefined
       await Promise.allSettled([quit(client), quit(subscriber)])
       client.disconnect()

@@ -5,6 +5,7 @@ import { parse as parseDotenv } from 'dotenv'
 import { ConfigError } from './config-error.js'
 import { tracingRequested } from '../observability/tracing.js'
 import { parseEnv, type EnvSource } from './env-parsers.js'
+import { parseDatabaseSettings, parseRedisSettings } from './scaling-settings.js'
 import { parseWebAuthn, type WebAuthnSettings } from './webauthn-settings.js'
 
 export { ConfigError }
@@ -43,11 +44,17 @@ export interface Config {
   readonly databaseUrl: string | undefined
   readonly databasePoolSize: number
   readonly databaseTimeoutSeconds: number
+  /** Server-side prepared statements; off behind a transaction pooler (DATABASE_PREPARE=false, or pgbouncer=true in DATABASE_URL). */
+  readonly databasePrepare: boolean
+  /** Where migrations run (DATABASE_MIGRATION_URL): a direct connection when DATABASE_URL goes through a pooler. */
+  readonly databaseMigrationUrl: string | undefined
   /** Where PGlite keeps its files; `memory://` keeps nothing. */
   readonly dataDir: string
   readonly autoMigrate: boolean
   readonly redisUrl: string | undefined
   readonly redisKeyPrefix: string
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES, or REDIS_URL with ?cluster=true); undefined for one server. */
+  readonly redisClusterNodes: readonly string[] | undefined
   readonly secretKey: string
   /** True when SECRET_KEY was missing and one was generated for this process only. */
   readonly secretKeyGenerated: boolean
@@ -197,11 +204,12 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
     workers: env.int('WORKERS', 1, { min: 1, max: 64 }),
     logLevel: env.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], debug ? 'debug' : 'info'),
     databaseUrl: databaseUrlRaw === undefined ? undefined : wrapConfigError('DATABASE_URL', () => normalizeDatabaseUrl(databaseUrlRaw)),
+    ...parseDatabaseSettings(env, databaseUrlRaw === undefined ? undefined : normalizeDatabaseUrl(databaseUrlRaw), normalizeDatabaseUrl),
     databasePoolSize: env.int('DATABASE_POOL_SIZE', 10, { min: 1, max: 500 }),
     databaseTimeoutSeconds: env.int('DATABASE_TIMEOUT_SECONDS', 5, { min: 1, max: 300 }),
     dataDir: env.string('DATA_DIR', './data/pglite'),
     autoMigrate: env.bool('AUTO_MIGRATE', true),
-    redisUrl: env.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
+    ...parseRedisSettings(env),
     redisKeyPrefix: env.string('REDIS_KEY_PREFIX', 'carbelsad:'),
     secretKey: secret.key,
     secretKeyGenerated: secret.generated,

@@ -36,6 +36,22 @@ export interface DatabaseOptions {
   timeoutSeconds?: number
   /** Give every query an OpenTelemetry span (on when tracing is configured). */
   tracing?: boolean
+  /** Server-side prepared statements (default on); `pgbouncer=true` in the URL turns them off too. */
+  prepare?: boolean
+  /** postgres:// URL that migrate() uses instead of `url`, e.g. a direct connection past a pooler. */
+  migrationUrl?: string | undefined
+}
+
+/**
+ * Removes `pgbouncer=true`, which is ours and not PostgreSQL's: postgres.js would send it to the
+ * server as a startup parameter, and PgBouncer refuses unknown ones. Says whether it was on.
+ */
+export function stripPoolerFlag(url: string): { url: string; pgbouncer: boolean } {
+  const parsed = new URL(url)
+  const flag = parsed.searchParams.get('pgbouncer')
+  if (flag === null) return { url, pgbouncer: false }
+  parsed.searchParams.delete('pgbouncer')
+  return { url: parsed.toString(), pgbouncer: ['true', '1', 'yes', 'on'].includes(flag.toLowerCase()) }
 }
 
 /** `sslmode` / `ssl` query parameters, as cloud providers write them, mapped to postgres.js options. */
@@ -74,17 +90,26 @@ async function timedPing(db: Db, timeoutMs: number): Promise<number> {
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url) {
-    const { url, ssl } = sslFromUrl(options.url)
+    const pooler = stripPoolerFlag(options.url)
+    const { url, ssl } = sslFromUrl(pooler.url)
     const timeout = options.timeoutSeconds ?? 5
+    // Behind a transaction pooler consecutive statements may run on different server connections, where
+    // a statement prepared on the first does not exist.
+    const prepare = (options.prepare ?? true) && !pooler.pgbouncer
+    // PgBouncer refuses startup parameters it does not know, statement_timeout among them: behind a
+    // pooler the timeout belongs on the database role (ALTER ROLE ... SET statement_timeout).
+    const startup = (prepared: boolean) =>
+      prepared ? { application_name: 'carbelsad', statement_timeout: timeout * 1000 * 6 } : { application_name: 'carbelsad' }
     const client = postgres(url, {
       max: options.poolSize ?? 10,
       ssl,
+      prepare,
       // Fail fast while the server is away instead of queueing requests behind a dead socket.
       connect_timeout: timeout,
       idle_timeout: 60,
       max_lifetime: 60 * 30,
       onnotice: () => {},
-      connection: { application_name: 'carbelsad', statement_timeout: timeout * 1000 * 6 },
+      connection: startup(prepare),
     })
     const target = new URL(url)
     const queries = options.tracing
@@ -94,7 +119,28 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     return {
       db,
       kind: 'postgresql',
-      migrate: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER }),
+      async migrate() {
+        if (options.migrationUrl === undefined || options.migrationUrl === options.url) {
+          return migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER })
+        }
+        // A connection of its own to the migration URL (typically the server itself, past the pooler).
+        const direct = stripPoolerFlag(options.migrationUrl)
+        const target = sslFromUrl(direct.url)
+        const prepareDirect = (options.prepare ?? true) && !direct.pgbouncer
+        const migrator = postgres(target.url, {
+          max: 1,
+          ssl: target.ssl,
+          prepare: prepareDirect,
+          connect_timeout: timeout,
+          onnotice: () => {},
+          connection: startup(prepareDirect),
+        })
+        try {
+          await migratePostgres(drizzlePostgres(migrator), { migrationsFolder: MIGRATIONS_FOLDER })
+        } finally {
+          await migrator.end({ timeout: 5 })
+        }
+      },
       ping: (timeoutMs) => timedPing(db, timeoutMs),
       close: () => client.end({ timeout: 5 }),
     }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import { Redis } from 'ioredis'
 import nodemailer, { type NodemailerError, type SMTPTransportOptions, type Transporter } from 'nodemailer'
+import { createQueueConnections } from '../cache/bullmq-connections.js'
+import { redisTarget, type RedisTarget } from '../cache/redis-client.js'
 import type { Config } from '../config/config.js'
 import { Errors } from '../lib/errors.js'
 import { loadTemplates, renderTemplate, resolveEmailLanguage, type EmailLanguage, type TemplateData, type TemplateName } from './mail-templates.js'
@@ -246,9 +247,8 @@ function createSmtpDelivery(options: MailerOptions, retry: RetryPolicy, counters
     },
   }
 
-  const queue = config.redisUrl
-    ? createRedisQueue({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, retry, handlers, logger })
-    : createMemoryQueue(retry, handlers)
+  const target = redisTarget(config)
+  const queue = target ? createRedisQueue({ target, keyPrefix: config.redisKeyPrefix, retry, handlers, logger }) : createMemoryQueue(retry, handlers)
   return { transport, queue }
 }
 
@@ -315,7 +315,7 @@ function createMemoryQueue(retry: RetryPolicy, handlers: DeliveryHandlers): Deli
 }
 
 interface RedisQueueOptions {
-  url: string
+  target: RedisTarget
   keyPrefix: string
   retry: RetryPolicy
   handlers: DeliveryHandlers
@@ -328,14 +328,7 @@ const BACKOFF_TYPE = 'capped-exponential'
 const LOST_CONNECTION = new Set(['reconnecting', 'close', 'end'])
 
 /** BullMQ in this process: jobs live in Redis, so what is queued or waiting for a retry survives a restart. */
-function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueueOptions): DeliveryQueue {
-  // BullMQ refuses ioredis key prefixes and wants its own; "carbelsad:" becomes keys like "carbelsad:mail:1".
-  const prefix = keyPrefix.replace(/:+$/, '') || 'bull'
-  // BullMQ requires maxRetriesPerRequest: null. The producer also refuses to buffer while disconnected, so
-  // send() fails (503) instead of hanging when Redis is away; the worker waits patiently for it to return.
-  const producer = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: false })
-  const consumer = new Redis(url, { maxRetriesPerRequest: null })
-
+function createRedisQueue({ target, keyPrefix, retry, handlers, logger }: RedisQueueOptions): DeliveryQueue {
   let lastErrorLog = 0
   const reportError = (error: Error) => {
     // ioredis reports every reconnect attempt; one line every few seconds is enough.
@@ -344,6 +337,10 @@ function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueu
     lastErrorLog = now
     logger.warn({ err: { message: error.message } }, 'email queue: redis unavailable')
   }
+  // "carbelsad:" becomes keys like "carbelsad:mail:1" ("{carbelsad}:mail:1" on a cluster). The producer
+  // refuses to buffer while disconnected, so send() fails (503) instead of hanging when Redis is away.
+  const connections = createQueueConnections({ target, keyPrefix, producerOfflineQueue: false, onError: reportError })
+  const { producer, consumer, prefix } = connections
 
   const queue = new Queue<Envelope>(QUEUE_NAME, {
     connection: producer,
@@ -402,17 +399,7 @@ function createRedisQueue({ url, keyPrefix, retry, handlers, logger }: RedisQueu
     },
     async close() {
       // The worker finishes the jobs it holds; anything else stays in Redis for the next start.
-      // While Redis is away BullMQ would wait for it forever, so closing is forced and bounded then.
-      const live = producer.status === 'ready' && consumer.status === 'ready'
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, live ? 10_000 : 1_000)
-      })
-      await Promise.race([Promise.allSettled([worker.close(!live), queue.close()]), deadline])
-      clearTimeout(timer)
-      // BullMQ leaves connections it was given open; nothing is pending on them any more.
-      producer.disconnect()
-      consumer.disconnect()
+      await connections.close((force) => Promise.allSettled([worker.close(force), queue.close()]))
     },
   }
 }

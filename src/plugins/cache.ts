@@ -17,6 +17,7 @@ export default fp(
     const cache = config.redisUrl
       ? await createRedisCache({
           url: config.redisUrl,
+          clusterNodes: config.redisClusterNodes,
           keyPrefix: config.redisKeyPrefix,
           onError: (error) => {
             // ioredis reports every reconnect attempt; one line every few seconds is enough.

@@ -27,6 +27,8 @@ export default fp(
         poolSize: config.databasePoolSize,
         timeoutSeconds: config.databaseTimeoutSeconds,
         tracing: config.tracing,
+        prepare: config.databasePrepare,
+        migrationUrl: config.databaseMigrationUrl,
       }))
     if (config.autoMigrate) {
       await opened.migrate()

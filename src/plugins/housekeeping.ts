@@ -1,7 +1,8 @@
 import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { createQueueConnections } from '../cache/bullmq-connections.js'
+import { redisTarget, type RedisTarget } from '../cache/redis-client.js'
 import { createHousekeepingService, HOUSEKEEPING_TABLES, type HousekeepingResult } from '../modules/housekeeping/housekeeping-service.js'
 
 export type HousekeepingSchedule = 'queue' | 'timer' | 'off'
@@ -96,7 +97,7 @@ export default fp(
     app.addHook('onReady', async () => {
       scheduler =
         schedule === 'queue'
-          ? startQueue({ url: config.redisUrl!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
+          ? startQueue({ target: redisTarget(config)!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
           : startTimer(intervalMs, runOnce)
       app.log.info({ schedule, interval_minutes: config.housekeepingIntervalMinutes }, 'housekeeping scheduled')
     })
@@ -128,7 +129,7 @@ function startTimer(intervalMs: number, runOnce: (trigger: Trigger) => Promise<H
 }
 
 interface QueueOptions {
-  url: string
+  target: RedisTarget
   keyPrefix: string
   intervalMs: number
   runOnce: (trigger: Trigger) => Promise<HousekeepingResult>
@@ -141,16 +142,7 @@ interface QueueOptions {
  * create two jobs for one slot. A job is locked by the one worker that takes it; a job whose worker died
  * mid-run is taken over once (BullMQ's stalled-job check), which is safe since the deletes are idempotent.
  */
-function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
-  // The same connection set-up as the mail queue (src/mail/mailer.ts): BullMQ wants its own prefix and
-  // maxRetriesPerRequest: null; the worker waits for Redis while it is away.
-  const prefix = keyPrefix.replace(/:+$/, '') || 'bull'
-  // Unlike the mail producer, this one keeps ioredis' offline queue: it sends a handful of commands per
-  // interval, and without the queue an app closed before Redis answered leaves ioredis' own ready check
-  // (INFO) as an unhandled rejection.
-  const producer = new Redis(url, { maxRetriesPerRequest: null })
-  const consumer = new Redis(url, { maxRetriesPerRequest: null })
-
+function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
   let lastErrorLog = 0
   const reportError = (error: Error) => {
     // ioredis reports every reconnect attempt; one line every few seconds is enough.
@@ -159,6 +151,11 @@ function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOption
     lastErrorLog = now
     logger.warn({ err: { message: error.message } }, 'housekeeping queue: redis unavailable')
   }
+  // Unlike the mail producer, this one keeps ioredis' offline queue: it sends a handful of commands per
+  // interval, and without the queue an app closed before Redis answered leaves ioredis' own ready check
+  // (INFO) as an unhandled rejection.
+  const connections = createQueueConnections({ target, keyPrefix, producerOfflineQueue: true, onError: reportError })
+  const { producer, consumer, prefix } = connections
 
   // No version probe: Redis' version is checked by the mail queue's set-up already, and the probe of an
   // app that closes at once would outlive it.
@@ -175,9 +172,15 @@ function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOption
   worker.on('error', reportError)
 
   let upserting = false
-  const upsertScheduler = async () => {
-    if (upserting) return
+  let again = false
+  const upsertScheduler = async (): Promise<void> => {
+    // A request while one is under way may mean Redis lost the first one's work: run once more after it.
+    if (upserting) {
+      again = true
+      return
+    }
     upserting = true
+    again = false
     try {
       // startDate only counts when the scheduler is new (or its interval changed): the first run comes one
       // interval after the first instance starts, and later starts and reconnects keep the slots as they are.
@@ -191,25 +194,16 @@ function startQueue({ url, keyPrefix, intervalMs, runOnce, logger }: QueueOption
     } finally {
       upserting = false
     }
+    if (again) await upsertScheduler()
   }
-  // On every (re)connection: if Redis came back empty (no persistence), the scheduler is made again.
-  producer.on('ready', () => void upsertScheduler())
+  // If Redis came back empty (no persistence), the scheduler is made again.
+  connections.onRestored(() => void upsertScheduler())
 
   return {
     async close() {
       // The worker finishes the job it holds (told to stop between batches already); the schedule stays in
-      // Redis for the other instances. While Redis is away BullMQ would wait for it forever, so closing is
-      // forced and bounded then.
-      const live = producer.status === 'ready' && consumer.status === 'ready'
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, live ? 10_000 : 1_000)
-      })
-      await Promise.race([Promise.allSettled([worker.close(!live), queue.close()]), deadline])
-      clearTimeout(timer)
-      // BullMQ leaves connections it was given open; nothing is pending on them any more.
-      producer.disconnect()
-      consumer.disconnect()
+      // Redis for the other instances.
+      await connections.close((force) => Promise.allSettled([worker.close(force), queue.close()]))
     },
   }
 }

@@ -1,10 +1,10 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import type { Cache } from '../cache/cache.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
 import { redisConnectionOptions } from '../cache/redis-cache.js'
+import { createRedisClient, redisTarget } from '../cache/redis-client.js'
 import { Errors } from '../lib/errors.js'
 import type { Counters } from '../modules/auth/attempt-limits.js'
 
@@ -71,7 +71,9 @@ export default fp(
     app.addHook('onClose', () => counters.close())
 
     if (enabled) {
-      const redis = config.redisUrl ? new Redis(config.redisUrl, { ...redisConnectionOptions(500), lazyConnect: false }) : undefined
+      // @fastify/rate-limit's store runs one single-key Lua script per request, which a cluster accepts as it is.
+      const target = redisTarget(config)
+      const redis = target ? createRedisClient(target, { ...redisConnectionOptions(500), lazyConnect: false }) : undefined
       redis?.on('error', (error) => warn(error, 'rate-limit store unavailable: global limit fails open'))
       if (redis) app.addHook('onClose', async () => void redis.disconnect())
       const exempt = config.rateLimitExempt

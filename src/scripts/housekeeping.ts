@@ -10,7 +10,7 @@ import { createHousekeepingService } from '../modules/housekeeping/housekeeping-
 
 async function main(): Promise<void> {
   const config = loadConfig()
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, prepare: config.databasePrepare })
   try {
     const service = createHousekeepingService({ db: database.db, config, audit: createAuditRepository(database.db), now: () => new Date() })
     const started = performance.now()

@@ -8,7 +8,8 @@ import { rollbackLastMigration } from '../db/rollback.js'
 
 async function main(): Promise<void> {
   const config = loadConfig()
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+  // The migration URL throughout: a rollback, like a migration, may need the direct connection past a pooler.
+  const database = await createDatabase({ url: config.databaseMigrationUrl, dataDir: config.dataDir, poolSize: 1, prepare: config.databasePrepare })
   try {
     if (process.argv.includes('--rollback')) {
       const tag = await rollbackLastMigration(database.db)

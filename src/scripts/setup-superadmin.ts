@@ -67,7 +67,13 @@ async function readInput() {
 async function main(): Promise<void> {
   const config = loadConfig()
   const input = await readInput()
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+  const database = await createDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: 1,
+    prepare: config.databasePrepare,
+    migrationUrl: config.databaseMigrationUrl,
+  })
   try {
     await database.migrate()
     const users = createUsersRepository(database.db)
