@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors } from '../lib/errors.js'
 import { ErrorDetail, RateLimited } from '../lib/schemas.js'
 import { hasPermission } from '../modules/auth/permissions.js'
+import { createPrincipalCache } from '../modules/auth/principal-cache.js'
 import { toPrincipal, type ApiKeyScope, type AuthContext, type Principal } from '../modules/auth/principal.js'
 import { ACCESS_KINDS, securityOf, type RouteAccess } from '../modules/auth/route-access.js'
 import { createAccessTokens, type AccessTokens } from '../modules/auth/tokens.js'
@@ -30,6 +32,12 @@ declare module 'fastify' {
 
 export const USER_CACHE_TTL_SECONDS = 30
 export const userCacheKey = (userId: number) => `user:${userId}`
+/** How long an instance may answer from its own copy of a user (see principal-cache.ts). */
+export const PRINCIPAL_NEAR_TTL_MS = 2000
+const INVALIDATION_CHANNEL = 'auth:user-invalidated'
+/** How long an invalidation waits to hear its own message before answering anyway (Redis away). */
+const DELIVERY_WAIT_MS = 500
+const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms).unref())
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -88,7 +96,7 @@ export default fp(
     // lifetime: their tokens are refused without a lookup per request, on every instance, as soon as
     // the ending drops this cache entry.
     const accessTtlMs = config.accessTokenExpireMinutes * 60_000
-    const loadPrincipal = (userId: number) =>
+    const loadShared = (userId: number) =>
       app.cache.getOrSet(userCacheKey(userId), USER_CACHE_TTL_SECONDS, async () => {
         const row = await app.repositories.users.findById(userId)
         if (!row) return undefined
@@ -96,9 +104,68 @@ export default fp(
         const endedSessions = await app.repositories.sessions.endedSince(userId, new Date(at.getTime() - accessTtlMs), at)
         return { ...toPrincipal(row), endedSessions }
       })
+    const near = createPrincipalCache({ ttlMs: PRINCIPAL_NEAR_TTL_MS, maxEntries: 10_000 })
+    const loadPrincipal = async (userId: number) => {
+      const cached = near.get(userId)
+      if (cached) return cached
+      const loadStartedAt = near.epoch()
+      const principal = await loadShared(userId)
+      if (principal) near.set(userId, principal, loadStartedAt)
+      return principal
+    }
     app.decorate('loadPrincipal', loadPrincipal)
-    const dropCachedUser = (userId: number) =>
-      app.cache.delete(userCacheKey(userId)).catch((error: unknown) => app.log.warn({ err: error }, 'user cache invalidation failed'))
+
+    // Every instance drops its near copy when any instance invalidates a user. Until the subscription
+    // is live (or while Redis is away) the near copies' short lifetime is the bound on staleness.
+    // An invalidation waits until this instance hears its own message: Redis hands a message to every
+    // subscriber at once, so by then the other instances have it too, before the caller is answered.
+    const instanceTag = randomUUID()
+    let sequence = 0
+    const delivered = new Map<number, () => void>()
+    let unsubscribe: (() => Promise<void>) | undefined
+    let listening = false
+    const subscribed = app.cache
+      .subscribe(INVALIDATION_CHANNEL, (message) => {
+        const { user_id: userId, from, seq } = (message ?? {}) as { user_id?: unknown; from?: unknown; seq?: unknown }
+        if (typeof userId === 'number') near.delete(userId)
+        else near.clear()
+        if (from === instanceTag && typeof seq === 'number') delivered.get(seq)?.()
+      })
+      .then(
+        (stop) => {
+          unsubscribe = stop
+          listening = true
+        },
+        (error: unknown) => app.log.warn({ err: error }, 'user cache invalidation channel unavailable'),
+      )
+    app.addHook('onReady', async () => {
+      await Promise.race([subscribed, delay(2000)])
+    })
+    app.addHook('onClose', async () => {
+      listening = false
+      await unsubscribe?.()
+    })
+    const publishInvalidation = async (userId: number) => {
+      sequence += 1
+      const seq = sequence
+      const heard = listening ? new Promise<void>((done) => delivered.set(seq, done)) : undefined
+      try {
+        await app.cache.publish(INVALIDATION_CHANNEL, { user_id: userId, from: instanceTag, seq })
+        if (heard) await Promise.race([heard, delay(DELIVERY_WAIT_MS)])
+      } finally {
+        delivered.delete(seq)
+      }
+    }
+
+    const dropCachedUser = async (userId: number) => {
+      near.delete(userId)
+      try {
+        await app.cache.delete(userCacheKey(userId))
+        await publishInvalidation(userId)
+      } catch (error) {
+        app.log.warn({ err: error }, 'user cache invalidation failed')
+      }
+    }
     app.decorate('invalidateUser', async (userId: number) => {
       await dropCachedUser(userId)
       // A load that read the old row just before the change may write it back after this delete;

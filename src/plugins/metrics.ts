@@ -122,17 +122,24 @@ export default fp(
     const finish = (request: FastifyRequest) => {
       if (active.delete(request)) inFlight.dec()
     }
-    app.addHook('onRequest', async (request) => {
-      if (request.headers.upgrade?.toLowerCase() === 'websocket') return
-      active.add(request)
-      inFlight.inc()
+    // Callback hooks, not async ones: they run on every request, and a promise each is measurable.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+        active.add(request)
+        inFlight.inc()
+      }
+      done()
     })
-    app.addHook('onRequestAbort', async (request) => finish(request))
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onRequestAbort', (request, done) => {
+      finish(request)
+      done()
+    })
+    app.addHook('onResponse', (request, reply, done) => {
       finish(request)
       const route = request.routeOptions.url ?? 'unmatched'
       duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
       if (reply.statusCode === 429) metrics.rateLimitRejections.inc({ limiter: reply.limiter ?? 'global' })
+      done()
     })
 
     await app.register(underPressure, {

@@ -43,6 +43,21 @@ function needsNoStore(path: string): boolean {
   return false
 }
 
+/** Headers a JSON answer keeps from helmet's set (the CSP is replaced by a strict one). */
+const API_HEADER_NAMES = ['cross-origin-resource-policy', 'referrer-policy', 'strict-transport-security', 'x-content-type-options', 'x-frame-options']
+/** Pages a browser renders under /api: the docs. Everything else under /api/ answers JSON. */
+const API_PAGES = ['/api/docs', '/api/redoc']
+
+function isApiAnswer(url: string): boolean {
+  if (!url.startsWith('/api/')) return false
+  for (const page of API_PAGES) if (url.startsWith(page)) return false
+  return true
+}
+
+function pick(headers: Record<string, string>, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.filter((name) => name in headers).map((name) => [name, headers[name] as string]))
+}
+
 /** Security headers and CORS; the allowed origins come from ALLOWED_ORIGINS only. */
 export default fp(
   async function securityPlugin(app: FastifyInstance, { config }: { config: Config }) {
@@ -67,15 +82,28 @@ export default fp(
       // The CSP's frame-ancestors says the same to current browsers; this header is for older ones.
       xFrameOptions: { action: 'deny' },
     })
-    app.addHook('onRequest', async (request, reply) => {
-      reply.headers(headers)
+    // A JSON answer is never rendered, so it needs only what stops it being sniffed, framed or cached
+    // (OWASP REST Security: nosniff, frame-ancestors, no-store): a third of the full set's bytes, and
+    // fewer headers to write on the hottest routes. The console and the docs pages keep the full set.
+    const apiHeaders = pick(headers, API_HEADER_NAMES)
+    apiHeaders['content-security-policy'] = "default-src 'none'; frame-ancestors 'none'"
+    // A callback hook, not an async one: no promise per request on every route.
+    app.addHook('onRequest', (request, reply, done) => {
+      const url = request.url
+      reply.headers(isApiAnswer(url) ? apiHeaders : headers)
       // The matched route, not the raw URL: a percent-encoded path (`/api/v1/%75sers/me`) routes to the
       // same handler. Unmatched paths (404) fall back to the URL.
-      if (needsNoStore(request.routeOptions.url ?? request.url)) reply.header('cache-control', 'no-store')
+      if (needsNoStore(request.routeOptions.url ?? url)) reply.header('cache-control', 'no-store')
+      done()
     })
     const wildcard = config.allowedOrigins.includes('*')
+    const allowed = new Set(config.allowedOrigins)
     await app.register(cors, {
-      origin: wildcard ? true : [...config.allowedOrigins],
+      // A request without an Origin header is not a cross-origin browser request: it gets no CORS
+      // headers at all (only `Vary: Origin`). An origin not on the list gets none either, so the
+      // browser refuses the answer; an allowed one is reflected.
+      origin: (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) =>
+        callback(null, origin !== undefined && (wildcard || allowed.has(origin))),
       // Credentials with a wildcard origin would let any site act as the user.
       credentials: !wildcard,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
