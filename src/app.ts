@@ -19,6 +19,7 @@ import authRoutes from './modules/auth/auth-routes.js'
 import devRoutes from './modules/dev/dev-routes.js'
 import healthRoutes from './modules/health/health-routes.js'
 import passkeysRoutes from './modules/passkeys/passkeys-routes.js'
+import emailLoginRoutes from './modules/email-login/email-login-routes.js'
 import realtimeRoutes from './modules/realtime/realtime-routes.js'
 import sessionsRoutes from './modules/sessions/sessions-routes.js'
 import usersRoutes from './modules/users/users-routes.js'
@@ -189,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(authRoutes, { prefix: '/api/v1/auth' })
   await app.register(sessionsRoutes, { prefix: '/api/v1/auth/sessions' })
   await app.register(passkeysRoutes, { prefix: '/api/v1/auth/passkeys' })
+  await app.register(emailLoginRoutes, { prefix: '/api/v1/auth' })
   await app.register(usersRoutes, { prefix: '/api/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/api/v1/api-keys' })
   await app.register(auditRoutes, { prefix: '/api/v1/audit' })

@@ -9,6 +9,8 @@ import { createOneTimeTokensRepository } from '../modules/auth/one-time-tokens-r
 import { createChallengeStore } from '../modules/passkeys/challenge-store.js'
 import { createPasskeysRepository } from '../modules/passkeys/passkeys-repository.js'
 import { createPasskeysService, type PasskeysService } from '../modules/passkeys/passkeys-service.js'
+import { createEmailLoginRepository } from '../modules/email-login/email-login-repository.js'
+import { createEmailLoginService, type EmailLoginService } from '../modules/email-login/email-login-service.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from '../modules/auth/refresh-tokens-repository.js'
 import { createTwoFactorService, type TwoFactorService } from '../modules/auth/two-factor-service.js'
 import { createSessionsRepository, type SessionsRepository } from '../modules/sessions/sessions-repository.js'
@@ -31,6 +33,7 @@ declare module 'fastify' {
     apiKeys: ApiKeysService
     attemptLimits: AttemptLimits
     passkeys: PasskeysService
+    emailLogin: EmailLoginService
   }
 }
 
@@ -150,10 +153,27 @@ export default fp(
       challenges: createChallengeStore(cache, now),
       now,
       completeLogin: authService.completeLogin,
-      startTwoFactor: (user, client) => twoFactor!.startLoginChallenge(user, client),
+      startTwoFactor: (user, client, firstFactor) => twoFactor!.startLoginChallenge(user, client, firstFactor),
     })
     if (!config.webauthn.enabled) app.log.warn(`passkeys are off: ${config.webauthn.disabledReason}`)
     app.decorate('passkeys', passkeys)
+    app.decorate(
+      'emailLogin',
+      createEmailLoginService({
+        db,
+        config,
+        users,
+        emailLogins: createEmailLoginRepository(db),
+        audit,
+        mailer,
+        limits,
+        now,
+        invalidateUser,
+        completeLogin: authService.completeLogin,
+        startTwoFactor: (user, client, firstFactor) => twoFactor!.startLoginChallenge(user, client, firstFactor),
+        onError: logError,
+      }),
+    )
     const accountService = createAccountService({ db, config, users, oneTimeTokens, audit, mailer, authService, limits, now, invalidateUser, onError: logError })
     const usersService = createUsersService({
       db,

@@ -135,8 +135,12 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
   }
 
   return {
-    async startLoginChallenge(user: UserRow, _client: ClientInfo): Promise<TwoFactorChallenge> {
-      const token = randomToken(32)
+    /**
+     * `firstFactor` is how the first step was proven (`password`, `oauth:<provider>`). It travels inside
+     * the challenge token, whose hash is what is stored: a client that edits it no longer has a challenge.
+     */
+    async startLoginChallenge(user: UserRow, _client: ClientInfo, firstFactor = 'password'): Promise<TwoFactorChallenge> {
+      const token = firstFactor === 'password' ? randomToken(32) : `${randomToken(32)}.${firstFactor}`
       const tokenHash = sha256(token)
       const method = user.twoFaMethod
       const code = method === 'email' ? randomDigits(6) : undefined
@@ -179,7 +183,8 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       if (claimed.length === 0) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
       // How the session was proven, as the sessions list shows it.
-      const method = !/^\d{6}$/.test(trimmed) ? 'password+recovery_code' : challenge.method === 'totp' ? 'password+totp' : 'password+email_code'
+      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
+      const method = `${firstFactor}+${!/^\d{6}$/.test(trimmed) ? 'recovery_code' : challenge.method === 'totp' ? 'totp' : 'email_code'}`
       return deps.completeLogin(user, client, method)
     },
 

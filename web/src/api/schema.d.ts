@@ -567,6 +567,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/email-login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail a sign-in link and code (same answer whether or not the email is registered) */
+        post: operations["requestEmailLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email-login/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with the mailed link's {"token"} or with {"email", "code"}: a token pair, or the 2FA challenge when 2FA is on */
+        post: operations["verifyEmailLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -4596,6 +4630,255 @@ export interface operations {
             };
             /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    requestEmailLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    verifyEmailLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token?: string;
+                    /** Format: email */
+                    email?: string;
+                    /** @description The 6-digit code of the mail */
+                    code?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    } | {
+                        /** @enum {boolean} */
+                        requires_2fa: true;
+                        challenge_token: string;
+                        method: "email" | "totp";
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,132 @@
+import type { Config } from '../../config/config.js'
+import type { Db } from '../../db/database.js'
+import type { UserRow } from '../../db/schema.js'
+import { Errors } from '../../lib/errors.js'
+import { keyedHash, randomDigits, randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
+import type { Mailer } from '../../mail/mailer.js'
+import type { AuditRepository } from '../audit/audit-repository.js'
+import type { AttemptLimits } from '../auth/attempt-limits.js'
+import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-service.js'
+import type { UsersRepository } from '../users/users-repository.js'
+import type { EmailLoginRepository } from './email-login-repository.js'
+
+export const EMAIL_LOGIN_TTL_MS = 10 * 60 * 1000
+export const EMAIL_LOGIN_MAX_ATTEMPTS = 5
+
+export interface EmailLoginDeps {
+  db: Db
+  config: Config
+  users: UsersRepository
+  emailLogins: EmailLoginRepository
+  audit: AuditRepository
+  mailer: Mailer
+  limits: AttemptLimits
+  now: () => Date
+  invalidateUser: (userId: number) => Promise<void>
+  completeLogin: (user: UserRow, client: ClientInfo, method: string) => Promise<TokenPair>
+  startTwoFactor: (user: UserRow, client: ClientInfo, firstFactor: string) => Promise<TwoFactorChallenge>
+  onError: (error: unknown, message: string) => void
+}
+
+/**
+ * Sign-in with a mailed link or code. The request answers the same, at once, whoever asks: the lookup
+ * and mail happen after the answer is decided. A link and a code go out together and stand for one
+ * sign-in: single use, ten minutes, five wrong codes end it.
+ */
+export function createEmailLoginService(deps: EmailLoginDeps) {
+  const { db, config, users, emailLogins, audit, mailer, limits, now } = deps
+  // Codes have a million values: a keyed hash, bound to the account, keeps a leaked table from being reversed.
+  const hashCode = (userId: number, code: string) => keyedHash(config.secretKey, `email-login:${userId}:${code}`)
+
+  function assertEnabled(): void {
+    if (!config.emailLoginEnabled) throw new Errors.NotFound('Email sign-in is off on this server (EMAIL_LOGIN_ENABLED=false)')
+  }
+
+  async function send(email: string, client: ClientInfo): Promise<void> {
+    const user = await users.findByEmail(email)
+    if (!user?.isActive) return
+    // Capped per recipient like every mail, silently: the answer must not tell.
+    if ((await limits.takeMail(user.email)) !== undefined) return
+    const token = randomToken(32)
+    const code = randomDigits(6)
+    await db.transaction(async (tx) => {
+      await emailLogins.replace(user.id, { link: sha256(token), code: hashCode(user.id, code) }, new Date(now().getTime() + EMAIL_LOGIN_TTL_MS), tx)
+      await audit.record({ action: 'auth.email_login_requested', actorId: user.id, targetId: user.id, ip: client.ip }, tx)
+    })
+    await mailer.send({
+      to: user.email,
+      template: 'email-login',
+      language: user.language,
+      data: { username: user.username, link: `${config.publicUrl}/email-login?token=${encodeURIComponent(token)}`, code, expires_minutes: EMAIL_LOGIN_TTL_MS / 60_000 },
+    })
+  }
+
+  /** The sign-in that a used link or code opens: the 2FA step when 2FA is on, else the tokens. */
+  async function finish(userId: number, method: 'email_link' | 'email_code', client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+    const user = await users.findById(userId)
+    if (!user) throw new Errors.InvalidOrExpiredToken()
+    if (!user.isActive) throw new Errors.InactiveUser()
+    let signedIn = user
+    if (!user.emailVerified) {
+      // Using a link or code mailed to the address proves the address, as a verification link would.
+      signedIn = await db.transaction(async (tx) => {
+        const row = await users.patch(user.id, { emailVerified: true }, tx)
+        await audit.record({ action: 'user.email_verified', actorId: user.id, targetId: user.id, ip: client.ip, details: { by: method } }, tx)
+        return row ?? user
+      })
+      await deps.invalidateUser(user.id)
+    }
+    if (signedIn.twoFaEnabled) return deps.startTwoFactor(signedIn, client, method)
+    return deps.completeLogin(signedIn, client, method)
+  }
+
+  return {
+    async request(email: string, client: ClientInfo): Promise<void> {
+      assertEnabled()
+      if (mailer.mode === 'disabled') throw new Errors.ServiceUnavailable('email is not configured')
+      setImmediate(() => {
+        void send(email, client).catch((error: unknown) => deps.onError(error, 'email sign-in mail not queued'))
+      })
+    },
+
+    async verifyToken(token: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+      assertEnabled()
+      const userId = await db.transaction(async (tx) => {
+        const claimed = await emailLogins.claim(sha256(token), now(), tx)
+        if (claimed === undefined) throw new Errors.InvalidOrExpiredToken()
+        // The code of the same mail dies with the link.
+        await emailLogins.removeAll(claimed, tx)
+        return claimed
+      })
+      return finish(userId, 'email_link', client)
+    },
+
+    async verifyCode(email: string, code: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+      assertEnabled()
+      const user = await users.findByEmail(email)
+      const invalid = () => new Errors.InvalidCode('Invalid or expired sign-in code; ask for a new email')
+      if (!user) {
+        // The same work as for a known address, so timing does not tell which exist.
+        safeEqual(hashCode(0, code), hashCode(0, '000000'))
+        throw invalid()
+      }
+      const attempts = await emailLogins.takeAttempt(user.id, EMAIL_LOGIN_MAX_ATTEMPTS, now())
+      if (attempts === undefined) throw invalid()
+      const userId = /^\d{6}$/.test(code.trim())
+        ? await db.transaction(async (tx) => {
+            const claimed = await emailLogins.claim(hashCode(user.id, code.trim()), now(), tx)
+            if (claimed !== undefined) await emailLogins.removeAll(claimed, tx)
+            return claimed
+          })
+        : undefined
+      if (userId === undefined) {
+        if (attempts >= EMAIL_LOGIN_MAX_ATTEMPTS) await emailLogins.removeAll(user.id)
+        await audit.record({ action: 'auth.email_login_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { attempts } })
+        throw attempts >= EMAIL_LOGIN_MAX_ATTEMPTS ? new Errors.InvalidCode('Too many wrong codes; ask for a new email') : invalid()
+      }
+      return finish(userId, 'email_code', client)
+    },
+  }
+}
+
+export type EmailLoginService = ReturnType<typeof createEmailLoginService>
