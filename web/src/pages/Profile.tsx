@@ -7,6 +7,8 @@ import { SelectField, TextArea, TextField, type Option } from '../components/fie
 import { useCurrentUser } from '../current-user.js'
 import { useAction } from '../hooks/use-action.js'
 import { formatDateTime } from '../format.js'
+import { DeleteAccount } from './profile/DeleteAccount.js'
+import { ExportData } from './profile/ExportData.js'
 
 /** Common language tags; the stored value is added when it is not among them. */
 const LANGUAGES = ['ar', 'cs', 'da', 'de', 'el', 'en', 'en-GB', 'es', 'fi', 'fr', 'he', 'hi', 'hu', 'id', 'it', 'ja', 'ko', 'nb', 'nl', 'pl', 'pt', 'pt-BR', 'ro', 'ru', 'sv', 'th', 'tr', 'uk', 'vi', 'zh-Hans', 'zh-Hant']
@@ -230,6 +232,10 @@ function ProfileForm({ user, onSaved }: { user: User; onSaved(user: User): void 
             <dd>{formatDateTime(user.created_at, user.timezone)}</dd>
           </dl>
         </section>
+      </div>
+      <div class="columns">
+        <ExportData />
+        <DeleteAccount />
       </div>
     </div>
   )
