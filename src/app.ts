@@ -18,6 +18,7 @@ import auditRoutes from './modules/audit/audit-routes.js'
 import authRoutes from './modules/auth/auth-routes.js'
 import devRoutes from './modules/dev/dev-routes.js'
 import healthRoutes from './modules/health/health-routes.js'
+import oauthRoutes from './modules/oauth/oauth-routes.js'
 import passkeysRoutes from './modules/passkeys/passkeys-routes.js'
 import emailLoginRoutes from './modules/email-login/email-login-routes.js'
 import realtimeRoutes from './modules/realtime/realtime-routes.js'
@@ -25,6 +26,7 @@ import sessionsRoutes from './modules/sessions/sessions-routes.js'
 import usersRoutes from './modules/users/users-routes.js'
 import mailPlugin from './plugins/mail.js'
 import metricsPlugin from './plugins/metrics.js'
+import oauthPlugin from './plugins/oauth.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
 import tracingPlugin from './plugins/tracing.js'
@@ -183,12 +185,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await app.register(webConsolePlugin, { root: options.webRoot ?? DEFAULT_WEB_ROOT })
   // From here on, every route must declare its access (config.access): see src/plugins/auth.ts.
   await app.register(servicesPlugin)
+  await app.register(oauthPlugin)
   await app.register(housekeepingPlugin)
   await app.register(websocketPlugin)
 
   await app.register(healthRoutes, { prefix: '/api/v1/health' })
   await app.register(authRoutes, { prefix: '/api/v1/auth' })
   await app.register(sessionsRoutes, { prefix: '/api/v1/auth/sessions' })
+  await app.register(oauthRoutes, { prefix: '/api/v1/auth' })
   await app.register(passkeysRoutes, { prefix: '/api/v1/auth/passkeys' })
   await app.register(emailLoginRoutes, { prefix: '/api/v1/auth' })
   await app.register(usersRoutes, { prefix: '/api/v1/users' })

@@ -5,6 +5,7 @@ import { parse as parseDotenv } from 'dotenv'
 import { ConfigError } from './config-error.js'
 import { tracingRequested } from '../observability/tracing.js'
 import { parseEnv, type EnvSource } from './env-parsers.js'
+import { parseOAuthSettings, type OAuthSettings } from './oauth-settings.js'
 import { parseDatabaseSettings, parseRedisSettings } from './scaling-settings.js'
 import { parseWebAuthn, type WebAuthnSettings } from './webauthn-settings.js'
 
@@ -131,6 +132,8 @@ export interface Config {
   readonly webauthn: WebAuthnSettings
   /** Sign-in with a mailed link or code (POST /auth/email-login). */
   readonly emailLoginEnabled: boolean
+  /** Sign-in providers (OIDC, GitHub) and their rules (docs/OAUTH.md). */
+  readonly oauth: OAuthSettings
 }
 
 const packageVersion = (): string => {
@@ -269,6 +272,7 @@ export function loadConfig(source: EnvSource = readEnvironment()): Config {
       projectName: env.string('PROJECT_NAME', 'carbelsad'),
     }),
     emailLoginEnabled: env.bool('EMAIL_LOGIN_ENABLED', true),
+    oauth: parseOAuthSettings(source),
   }
   if (config.smtp.ssl && config.smtp.tls && source.SMTP_TLS !== undefined && source.SMTP_SSL !== undefined) {
     throw new ConfigError('SMTP_TLS and SMTP_SSL are exclusive: STARTTLS (587) or implicit TLS (465), not both')

@@ -261,7 +261,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (current === next) throw fieldError('new_password', 'New password must differ from the current one')
       const passwordHash = await hashPassword(next, config.bcryptRounds)
       const updated = await db.transaction(async (tx) => {
-        await users.patch(userId, { passwordHash }, tx)
+        await users.patch(userId, { passwordHash, hasPassword: true }, tx)
         await users.revokeAccessTokens(userId, tx)
         await deps.sessions.endAll(userId, 'password_change', tx, { keepId: sessionId, ip: client.ip })
         await audit.record({ action: 'user.password_change', actorId: userId, targetId: userId, ip: client.ip }, tx)
@@ -290,7 +290,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!user) throw new Errors.InvalidOrExpiredToken()
       const problem = passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
-      await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds) }, tx)
+      // An account made by a sign-in provider gets its first usable password here.
+      await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds), hasPassword: true }, tx)
       await users.revokeAccessTokens(userId, tx)
       await deps.sessions.endAll(userId, 'password_reset', tx, { ip: client.ip })
       await audit.record({ action: 'user.password_reset', actorId: userId, targetId: userId, ip: client.ip }, tx)

@@ -430,6 +430,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/oauth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sign-in providers this server offers (OAUTH_PROVIDERS), for "Sign in with ..." buttons */
+        get: operations["listOAuthProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oauth/{name}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start a sign-in with a provider: redirects to it with state, nonce and PKCE (S256) */
+        get: operations["startOAuthSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oauth/{name}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The provider's redirect back: checks it, then sends the browser to the console with a one-time code, or with a readable error */
+        get: operations["finishOAuthSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oauth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Trade the one-time code of a provider sign-in for a token pair (or a 2FA challenge when the account has 2FA) */
+        post: operations["exchangeOAuthCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oauth/{name}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Link another provider to your account: answers the URL to send the browser to */
+        post: operations["linkOAuthProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sign-in providers linked to your account */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unlink a provider (refused when it is the only way left to sign in) */
+        delete: operations["unlinkIdentity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/passkeys": {
         parameters: {
             query?: never;
@@ -1137,7 +1256,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1155,7 +1274,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1173,7 +1292,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1199,7 +1318,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1258,7 +1377,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1276,7 +1395,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1294,7 +1413,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1320,7 +1439,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1371,7 +1490,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1389,7 +1508,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1415,7 +1534,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1461,7 +1580,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1487,7 +1606,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1527,7 +1646,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1545,7 +1664,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1563,7 +1682,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1589,7 +1708,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1646,7 +1765,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1664,7 +1783,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1690,7 +1809,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1736,7 +1855,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1754,7 +1873,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1772,7 +1891,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1826,7 +1945,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1844,7 +1963,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1862,7 +1981,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1880,7 +1999,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1898,7 +2017,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1924,7 +2043,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1975,7 +2094,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -1993,7 +2112,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2011,7 +2130,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2029,7 +2148,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2047,7 +2166,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2073,7 +2192,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2113,7 +2232,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2131,7 +2250,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2149,7 +2268,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2197,7 +2316,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2215,7 +2334,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2233,7 +2352,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2251,7 +2370,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2277,7 +2396,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2331,7 +2450,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2349,7 +2468,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2367,7 +2486,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2385,7 +2504,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2411,7 +2530,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2458,7 +2577,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2476,7 +2595,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2494,7 +2613,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2512,7 +2631,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2530,7 +2649,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2556,7 +2675,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2602,7 +2721,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2620,7 +2739,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2638,7 +2757,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2664,7 +2783,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2704,7 +2823,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2722,7 +2841,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2740,7 +2859,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2758,7 +2877,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2805,7 +2924,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2831,7 +2950,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2849,7 +2968,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2897,7 +3016,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2915,7 +3034,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2941,7 +3060,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -2998,7 +3117,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3016,7 +3135,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3034,7 +3153,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3052,7 +3171,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3078,7 +3197,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3135,7 +3254,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3153,7 +3272,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3179,7 +3298,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3215,7 +3334,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3233,7 +3352,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3259,7 +3378,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3297,7 +3416,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3315,7 +3434,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3333,7 +3452,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3351,7 +3470,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3377,7 +3496,812 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listOAuthProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        label: string;
+                    }[];
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    startOAuthSignIn: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Where the console goes afterwards: a path of this app (`/security`), never another site
+                 * @example /profile
+                 */
+                redirect_to?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (`Location`) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    finishOAuthSignIn: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+                iss?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (`Location`) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    exchangeOAuthCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        access_token: string;
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Access token lifetime in seconds */
+                        expires_in: number;
+                    } | {
+                        /** @enum {boolean} */
+                        requires_2fa: true;
+                        challenge_token: string;
+                        method: "email" | "totp";
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    linkOAuthProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                    /**
+                     * @description Where the console goes afterwards: a path of this app (`/security`), never another site
+                     * @example /profile
+                     */
+                    redirect_to?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        authorize_url: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description The provider name in OAUTH_PROVIDERS */
+                        provider: string;
+                        /** @description The email the provider asserted when last used */
+                        email: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                    }[];
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+        };
+    };
+    unlinkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Your password, when your last sign-in is not recent */
+                    password?: string;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Error: `detail` says what was wrong (for 422, a list of `{loc, msg, type}`), `code` which error it is */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        /** @description On 500s: the id to look for in the logs */
+                        request_id?: string;
+                    };
+                };
+            };
+            /** @description Too many requests or attempts (`code: rate_limited`); wait `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string | unknown[];
+                        /**
+                         * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
+                         * @enum {string}
+                         */
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3426,7 +4350,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3444,7 +4368,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3462,7 +4386,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3488,7 +4412,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3572,7 +4496,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3590,7 +4514,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3608,7 +4532,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3626,7 +4550,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3652,7 +4576,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3727,7 +4651,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3745,7 +4669,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3763,7 +4687,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3781,7 +4705,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3799,7 +4723,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3817,7 +4741,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3843,7 +4767,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3888,7 +4812,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3906,7 +4830,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3924,7 +4848,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3942,7 +4866,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3960,7 +4884,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -3986,7 +4910,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4043,7 +4967,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4061,7 +4985,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4079,7 +5003,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4097,7 +5021,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4123,7 +5047,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4187,7 +5111,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4205,7 +5129,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4231,7 +5155,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4308,7 +5232,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4326,7 +5250,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4344,7 +5268,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4362,7 +5286,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4388,7 +5312,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4450,7 +5374,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4468,7 +5392,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4486,7 +5410,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4504,7 +5428,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4530,7 +5454,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4586,7 +5510,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4604,7 +5528,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4622,7 +5546,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4640,7 +5564,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4666,7 +5590,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4713,7 +5637,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4731,7 +5655,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4757,7 +5681,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4775,7 +5699,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4835,7 +5759,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4853,7 +5777,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4871,7 +5795,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4889,7 +5813,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4915,7 +5839,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4979,7 +5903,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -4997,7 +5921,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5023,7 +5947,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5065,7 +5989,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5083,7 +6007,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5101,7 +6025,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5127,7 +6051,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5167,7 +6091,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5185,7 +6109,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5211,7 +6135,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5275,7 +6199,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5293,7 +6217,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5319,7 +6243,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5371,7 +6295,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5389,7 +6313,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5407,7 +6331,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5425,7 +6349,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5451,7 +6375,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5529,7 +6453,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5547,7 +6471,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5565,7 +6489,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5591,7 +6515,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5688,7 +6612,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5706,7 +6630,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5724,7 +6648,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5742,7 +6666,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5768,7 +6692,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5844,7 +6768,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5862,7 +6786,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5880,7 +6804,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5906,7 +6830,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5972,7 +6896,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -5990,7 +6914,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6008,7 +6932,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6026,7 +6950,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6052,7 +6976,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6152,7 +7076,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6170,7 +7094,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6188,7 +7112,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6206,7 +7130,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6224,7 +7148,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6250,7 +7174,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6323,7 +7247,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6341,7 +7265,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6359,7 +7283,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6377,7 +7301,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6403,7 +7327,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6441,7 +7365,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6459,7 +7383,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6477,7 +7401,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6495,7 +7419,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6521,7 +7445,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6573,7 +7497,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6591,7 +7515,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6617,7 +7541,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6687,7 +7611,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6705,7 +7629,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6723,7 +7647,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6741,7 +7665,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6767,7 +7691,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6805,7 +7729,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6823,7 +7747,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6841,7 +7765,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6859,7 +7783,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6885,7 +7809,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6949,7 +7873,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6967,7 +7891,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -6985,7 +7909,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7011,7 +7935,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7057,7 +7981,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7075,7 +7999,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7093,7 +8017,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7119,7 +8043,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7166,7 +8090,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7184,7 +8108,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7202,7 +8126,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7228,7 +8152,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };
@@ -7297,7 +8221,7 @@ export interface operations {
                          * @description Stable machine-readable code (docs/ERRORS.md); match on it, not on `detail`
                          * @enum {string}
                          */
-                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
+                        code?: "malformed_request" | "bad_request" | "incorrect_password" | "invalid_code" | "invalid_or_expired_token" | "nothing_pending" | "invalid_oauth_code" | "passkey_registration_failed" | "not_authenticated" | "invalid_credentials" | "invalid_refresh_token" | "invalid_2fa_challenge" | "invalid_2fa_code" | "invalid_passkey" | "forbidden" | "insufficient_permissions" | "session_required" | "api_key_read_only" | "reauthentication_required" | "inactive_user" | "email_not_verified" | "last_superadmin" | "origin_not_allowed" | "not_found" | "conflict" | "username_taken" | "email_taken" | "last_sign_in_method" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "service_unavailable";
                         /** @description On 500s: the id to look for in the logs */
                         request_id?: string;
                     };

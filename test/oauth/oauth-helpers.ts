@@ -1,0 +1,60 @@
+import { and, desc, eq } from 'drizzle-orm'
+import { expect } from 'vitest'
+import type { App } from '../../src/app.js'
+import { auditLogs } from '../../src/db/schema.js'
+import { waitFor } from '../helpers/wait.js'
+import { followToCallback } from '../helpers/oidc-provider.js'
+
+/** PUBLIC_URL of apps built by the test context (the default): the callback URLs registered at the providers. */
+export const PUBLIC_URL = 'http://localhost:8000'
+export const callbackUrl = (provider: string) => `${PUBLIC_URL}/api/v1/auth/oauth/${provider}/callback`
+
+/** Waits until the provider was discovered: its authorize route stops answering 503. */
+export async function waitForProvider(app: App, provider: string): Promise<void> {
+  await waitFor(async () => (await app.inject({ method: 'GET', url: `/api/v1/auth/oauth/${provider}/authorize` })).statusCode === 302, `discovery of ${provider}`)
+}
+
+export interface Landing {
+  /** Where the callback sent the browser (the console's /oauth/callback page), as a URL. */
+  url: URL
+  code: string | null
+  error: string | null
+}
+
+/**
+ * Walks a sign-in the way a browser would: from an authorize URL (the app's redirect, optionally
+ * rewritten by `rewrite`), through the provider, to the app's callback, and answers where it lands.
+ */
+export async function walk(app: App, provider: string, authorizeUrl: string, rewrite?: (url: URL) => void): Promise<Landing> {
+  const url = new URL(authorizeUrl)
+  rewrite?.(url)
+  const back = await followToCallback(url.href, callbackUrl(provider))
+  return land(app, back)
+}
+
+/** The app's answer to the provider's redirect back. */
+export async function land(app: App, back: URL): Promise<Landing> {
+  const response = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}` })
+  expect(response.statusCode, response.body).toBe(302)
+  const location = new URL(String(response.headers.location), PUBLIC_URL)
+  expect(location.pathname).toBe('/oauth/callback')
+  return { url: location, code: location.searchParams.get('code'), error: location.searchParams.get('error') }
+}
+
+/** GET /oauth/{provider}/authorize: the provider URL it redirects to. */
+export async function startSignIn(app: App, provider: string, redirectTo?: string): Promise<string> {
+  const query = redirectTo === undefined ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`
+  const response = await app.inject({ method: 'GET', url: `/api/v1/auth/oauth/${provider}/authorize${query}` })
+  expect(response.statusCode, response.body).toBe(302)
+  return String(response.headers.location)
+}
+
+export async function exchange(app: App, code: string) {
+  return app.inject({ method: 'POST', url: '/api/v1/auth/oauth/exchange', payload: { code } })
+}
+
+/** The newest audit entries of one action, newest first. */
+export async function auditOf(app: App, action: string, targetId?: number) {
+  const where = targetId === undefined ? eq(auditLogs.action, action) : and(eq(auditLogs.action, action), eq(auditLogs.targetId, targetId))
+  return app.db.select().from(auditLogs).where(where).orderBy(desc(auditLogs.id)).limit(20)
+}
