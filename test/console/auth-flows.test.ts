@@ -134,7 +134,7 @@ describeWithBrowser('console: accounts and two-factor sign-in', () => {
 
     const beforeLogin = await mailIds(user.email)
     await page.getByLabel('Password', { exact: true }).fill(user.password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
     await page.waitForURL('**/two-factor')
     const loginCode = codeFrom(await waitForMail(harness.app, user.email, { subject: SIGN_IN_CODE_SUBJECT, exclude: beforeLogin }))
     await page.getByLabel('Verification code').fill(wrongCode(loginCode))
@@ -234,7 +234,7 @@ describeWithBrowser('console: accounts and two-factor sign-in', () => {
 
     await page.getByLabel('Username or email').fill(user.username)
     await page.getByLabel('Password', { exact: true }).fill(newPassword)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
     await page.waitForURL('**/profile')
     await eventually(() => page.getByText('Verified', { exact: true }).count()).toBe(1)
   }, 60_000)

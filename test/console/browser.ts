@@ -114,7 +114,7 @@ export async function signIn(page: Page, identifier: string, password: string) {
   await page.goto('/login')
   await page.getByLabel('Username or email').fill(identifier)
   await page.getByLabel('Password', { exact: true }).fill(password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
 }
 
 /**

@@ -7,9 +7,11 @@ import { SignInAgainDialog } from './components/SignInAgainDialog.js'
 import { CurrentUserProvider, useCurrentUser } from './current-user.js'
 import { AdminAuditPage } from './pages/AdminAudit.js'
 import { AdminUsersPage } from './pages/AdminUsers.js'
+import { EmailLoginPage } from './pages/EmailLogin.js'
 import { ForgotPasswordPage } from './pages/ForgotPassword.js'
 import { LivePage } from './pages/Live.js'
 import { LoginPage } from './pages/Login.js'
+import { OAuthCallbackPage } from './pages/OAuthCallback.js'
 import { ProfilePage } from './pages/Profile.js'
 import { RegisterPage } from './pages/Register.js'
 import { ResetPasswordPage } from './pages/ResetPassword.js'
@@ -38,6 +40,8 @@ const PAGES: Record<Exclude<RoutePath, '/'>, Page> = {
   '/forgot-password': { title: 'Forgot password', access: 'public', component: ForgotPasswordPage },
   '/reset-password': { title: 'Choose a new password', access: 'public', component: ResetPasswordPage },
   '/verify-email': { title: 'Verify email', access: 'public', component: VerifyEmailPage },
+  '/oauth/callback': { title: 'Signing in', access: 'public', component: OAuthCallbackPage },
+  '/email-login': { title: 'Signing in', access: 'guest', component: EmailLoginPage },
   '/profile': { title: 'Profile', access: 'user', component: ProfilePage },
   '/security': { title: 'Security', access: 'user', component: SecurityPage },
   '/admin/users': { title: 'Users', access: 'admin', component: AdminUsersPage },

@@ -12,6 +12,8 @@ export const ROUTES = [
   '/forgot-password',
   '/reset-password',
   '/verify-email',
+  '/oauth/callback',
+  '/email-login',
   '/profile',
   '/security',
   '/admin/users',

@@ -48,7 +48,8 @@ export function SignInForm({ initialIdentifier = '', onSignedIn, onChallenge, su
         name="username_or_email"
         value={identifier}
         onValue={setIdentifier}
-        autoComplete="username"
+        // `webauthn` lets the browser offer passkeys in this field's autofill (conditional UI).
+        autoComplete="username webauthn"
         required
         autoFocus={!initialIdentifier}
         error={action.fieldError('username_or_email')}

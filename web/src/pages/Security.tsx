@@ -1,4 +1,6 @@
 import { ApiKeysSection } from './security/ApiKeysSection.js'
+import { IdentitiesSection } from './security/IdentitiesSection.js'
+import { PasskeysSection } from './security/PasskeysSection.js'
 import { PasswordSection } from './security/PasswordSection.js'
 import { SessionsSection } from './security/SessionsSection.js'
 import { TwoFactorSection } from './security/TwoFactorSection.js'
@@ -11,6 +13,8 @@ export function SecurityPage() {
         <TwoFactorSection />
         <PasswordSection />
       </div>
+      <PasskeysSection />
+      <IdentitiesSection />
       <ApiKeysSection />
       <SessionsSection />
     </div>

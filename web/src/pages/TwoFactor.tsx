@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks'
+import { PasskeySecondFactor } from '../components/PasskeySecondFactor.js'
 import { TwoFactorForm } from '../components/TwoFactorForm.js'
 import { clearPendingChallenge, loadPendingChallenge } from '../pending-challenge.js'
 import { Link, navigate } from '../router.js'
@@ -33,6 +34,13 @@ export function TwoFactorPage() {
         onRestart={() => {
           clearPendingChallenge()
           navigate('/login', { replace: true })
+        }}
+      />
+      <PasskeySecondFactor
+        challengeToken={challenge.challenge_token}
+        onSignedIn={() => {
+          clearPendingChallenge()
+          navigate(challenge.next, { replace: true })
         }}
       />
     </section>
