@@ -1,12 +1,15 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createDatabase, type Database } from '../../src/db/database.js'
 import { authHeader, loginAs } from '../helpers/factories.js'
+import { freePort } from '../helpers/network.js'
 import { runTsx } from '../helpers/processes.js'
 import { freshDatabase, TEST_DATABASE_URL, TEST_SECRET, useTestContext } from '../helpers/test-context.js'
+import { waitFor } from '../helpers/wait.js'
 
 /**
  * The npm scripts run as real processes (through tsx, as `npm run` does) against a database of the
@@ -147,4 +150,141 @@ describe('npm run setup:superadmin (src/scripts/setup-superadmin.ts)', () => {
     // Input is checked before the database is opened, so nothing was even migrated.
     expect(await withDatabase(target, appliedMigrations)).toBe(0)
   }, SCRIPT_TIMEOUT)
+})
+
+describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build-if-stale.mjs)', () => {
+  const root = resolve(import.meta.dirname, '../..')
+  // A full build is tsc plus Vite: a minute or two on a loaded two-core machine.
+  const BUILD_TIMEOUT = 600_000
+
+  /** Runs a command to its end in `cwd`; its exit code and everything it printed. */
+  function runIn(cwd: string, command: string, args: string[], env: Record<string, string> = {}) {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    return new Promise<{ code: number | null; output: string }>((done, fail) => {
+      child.once('error', fail)
+      child.once('close', (code) => done({ code, output }))
+    })
+  }
+  const buildIfStale = (cwd: string, args: string[] = []) => runIn(cwd, process.execPath, ['scripts/build-if-stale.mjs', ...args])
+
+  /**
+   * A fresh clone's worth of the project in a folder of its own (no dist/), sharing node_modules, built
+   * once by the script for every test here: the first run's log is the fresh-clone case. The sources
+   * are the committed ones, as a clone has them (work in progress elsewhere in the tree may not
+   * compile yet); the build scripts and package.json under test are the working tree's.
+   */
+  let copy: Promise<{ dir: string; firstBuild: { code: number | null; output: string } }> | undefined
+  function builtCopy() {
+    copy ??= (async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'carbelsad-start-'))
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+      const sources = ['src', 'web', 'drizzle', 'templates', 'tsconfig.json', 'package-lock.json']
+      const archived = spawnSync('sh', ['-c', `git archive HEAD ${sources.join(' ')} | tar -x -C "${dir}"`], { cwd: root, encoding: 'utf8' })
+      const copied = archived.status === 0 ? ['scripts', 'package.json'] : [...sources, 'scripts', 'package.json']
+      for (const path of copied) cpSync(join(root, path), join(dir, path), { recursive: true, preserveTimestamps: true })
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
+      return { dir, firstBuild: await buildIfStale(dir) }
+    })()
+    return copy
+  }
+
+  /** Marks a file as edited, and gives back a function that restores its previous mtime. */
+  function touch(path: string): () => void {
+    const before = statSync(path)
+    utimesSync(path, new Date(), new Date(Date.now() + 5_000))
+    return () => utimesSync(path, before.atime, before.mtime)
+  }
+
+  it('builds both parts where dist/ is missing, and nothing on the next run', async () => {
+    const { dir, firstBuild } = await builtCopy()
+    expect(firstBuild.code, firstBuild.output).toBe(0)
+    expect(firstBuild.output).toMatch(/build: server is out of date \(dist\/server\.js is missing\); running npm run build:server/)
+    expect(firstBuild.output).toMatch(/build: server built in [\d.]+ s/)
+    expect(firstBuild.output).toMatch(/build: console is out of date \(dist\/web\/index\.html is missing\); running npm run build:web/)
+    expect(firstBuild.output).toMatch(/build: console built in [\d.]+ s/)
+    expect(existsSync(join(dir, 'dist/server.js'))).toBe(true)
+    expect(existsSync(join(dir, 'dist/web/index.html'))).toBe(true)
+
+    const again = await buildIfStale(dir)
+    expect(again.code, again.output).toBe(0)
+    expect(again.output.trim()).toBe('build: up to date (server, console)')
+  }, BUILD_TIMEOUT)
+
+  it('starts the server through npm without building, and SIGTERM through npm stops it gracefully', async () => {
+    const { dir } = await builtCopy()
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const npm = spawn('npm', ['start'], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DEBUG: 'false',
+        SECRET_KEY: TEST_SECRET,
+        LOG_LEVEL: 'info',
+        METRICS_PORT: '',
+        REDIS_URL: '',
+        DATABASE_URL: TEST_DATABASE_URL ? context.databaseUrl! : '',
+        DATA_DIR: join(dir, 'data'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const exited = new Promise<number | null>((done) => npm.once('exit', (code) => done(code)))
+    await waitFor(
+      async () => {
+        if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}: ${output}`)
+        return (await fetch(`${base}/api/v1/health/`)).ok
+      },
+      'npm start answering',
+      { timeoutMs: 120_000, intervalMs: 50 },
+    )
+    expect(output).toMatch(/build: up to date \(server, console\)/)
+    expect(output).not.toMatch(/running npm run/)
+
+    // npm forwards the signal to its child; `exec` in the script makes that child the server itself,
+    // so it shuts down gracefully and npm reports its clean exit.
+    npm.kill('SIGTERM')
+    expect(await exited, output).toBe(0)
+    expect(output).toMatch(/"signal":"SIGTERM","msg":"shutting down/)
+    await expect(fetch(`${base}/api/v1/health/`)).rejects.toThrow()
+  }, BUILD_TIMEOUT)
+
+  it('rebuilds only the part whose input changed: added, touched or removed', async () => {
+    const { dir } = await builtCopy()
+    const upToDate = await buildIfStale(dir, ['--check'])
+    expect(upToDate.code, upToDate.output).toBe(0)
+
+    const restoreSource = touch(join(dir, 'src/app.ts'))
+    const serverStale = await buildIfStale(dir, ['--check'])
+    expect(serverStale.code).toBe(1)
+    expect(serverStale.output.trim()).toBe('build: server is out of date (src/app.ts changed)')
+    restoreSource()
+
+    writeFileSync(join(dir, 'src/added.ts'), 'export const added = 1\n')
+    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: server is out of date (src/added.ts is new)')
+    rmSync(join(dir, 'src/added.ts'))
+    expect((await buildIfStale(dir, ['--check'])).code).toBe(0)
+
+    rmSync(join(dir, 'web/public/favicon.svg'))
+    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: console is out of date (web/public/favicon.svg was removed)')
+    cpSync(join(root, 'web/public/favicon.svg'), join(dir, 'web/public/favicon.svg'), { preserveTimestamps: true })
+
+    // A real rebuild of the console alone; the server's output is left as it was.
+    const serverBuiltAt = statSync(join(dir, 'dist/server.js')).mtimeMs
+    touch(join(dir, 'web/index.html'))
+    const rebuilt = await buildIfStale(dir)
+    expect(rebuilt.code, rebuilt.output).toBe(0)
+    expect(rebuilt.output).toMatch(/build: console is out of date \(web\/index\.html changed\); running npm run build:web/)
+    expect(rebuilt.output).toMatch(/build: console built in/)
+    expect(rebuilt.output).not.toMatch(/server/)
+    expect(statSync(join(dir, 'dist/server.js')).mtimeMs).toBe(serverBuiltAt)
+    expect((await buildIfStale(dir)).output.trim()).toBe('build: up to date (server, console)')
+  }, BUILD_TIMEOUT)
 })
