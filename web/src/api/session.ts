@@ -40,6 +40,8 @@ const PUBLIC_PATHS = new Set<keyof paths>([
   '/api/v1/auth/verify-email',
   '/api/v1/auth/forgot-password',
   '/api/v1/auth/reset-password',
+  '/api/v1/auth/oauth/providers',
+  '/api/v1/auth/oauth/exchange',
   '/api/v1/health',
   '/api/v1/health/live',
   '/api/v1/health/db',
