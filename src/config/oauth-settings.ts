@@ -58,11 +58,11 @@ function providerUrl(name: string, value: string): string {
 export function parseOAuthSettings(source: EnvSource): OAuthSettings {
   const env = parseEnv(source)
   const names = env.list('OAUTH_PROVIDERS', []).map((name) => name.toLowerCase())
-  const seen = new Set<string>()
+  for (const [index, name] of names.entries()) {
+    if (!NAME_PATTERN.test(name)) fail(`OAUTH_PROVIDERS: "${name}" must be lower-case letters, digits, "_" or "-", starting with a letter`)
+    if (names.indexOf(name) !== index) fail(`OAUTH_PROVIDERS lists "${name}" twice`)
+  }
   const providers = names.map((name): OAuthProviderSettings => {
-    if (!NAME_PATTERN.test(name)) throw new ConfigError(`OAUTH_PROVIDERS: "${name}" must be lower-case letters, digits, "_" or "-", starting with a letter`)
-    if (seen.has(name)) throw new ConfigError(`OAUTH_PROVIDERS lists "${name}" twice`)
-    seen.add(name)
     const prefix = `OAUTH_${name.toUpperCase().replace(/-/g, '_')}_`
     const required = (key: string) => env.optionalString(prefix + key) ?? fail(`${prefix}${key} is required for the "${name}" sign-in provider`)
     const kind = name === 'github' ? 'github' : 'oidc'
