@@ -23,10 +23,10 @@ export interface QueueConnections {
   live(): boolean
   /**
    * Calls back whenever the producer's Redis may have come back empty (no persistence): on every
-   * (re)connection to one server, and in a cluster also when a node rejoins, since the cluster as a
-   * whole stays ready while one master restarts.
+   * (re)connection (`connected`), and in a cluster also when a node rejoins (`node`), since the cluster
+   * as a whole stays ready while one master restarts.
    */
-  onRestored(listener: () => void): void
+  onRestored(listener: (how: 'connected' | 'node') => void): void
   /**
    * Runs BullMQ's own closing (given whether it must force), bounded: while Redis is away BullMQ would
    * wait for it forever. Then drops the connections, which BullMQ leaves open.
@@ -57,8 +57,8 @@ export function createQueueConnections(options: QueueConnectionOptions): QueueCo
     prefix: queuePrefix(options.keyPrefix, options.target.clusterNodes !== undefined),
     live,
     onRestored(listener) {
-      producer.on('ready', listener)
-      if (producer instanceof Cluster) producer.on('+node', listener)
+      producer.on('ready', () => listener('connected'))
+      if (producer instanceof Cluster) producer.on('+node', () => listener('node'))
     },
     async close(closeQueue) {
       const up = live()

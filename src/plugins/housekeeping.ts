@@ -196,11 +196,34 @@ function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOpt
     }
     if (again) await upsertScheduler()
   }
+  // A node joins a cluster at every start too, and an upsert while a run is active moves the slots: after
+  // a node rejoins (and has had a moment to take its slots), only a scheduler that is really gone is made again.
+  const rejoinTimers = new Set<NodeJS.Timeout>()
+  const checkLater = (attemptsLeft: number) => {
+    const timer = setTimeout(() => {
+      rejoinTimers.delete(timer)
+      void upsertIfMissing(attemptsLeft)
+    }, 1_000)
+    rejoinTimers.add(timer)
+  }
+  const upsertIfMissing = async (attemptsLeft: number) => {
+    let exists: boolean
+    try {
+      exists = (await queue.getJobScheduler(SCHEDULER_ID)) !== undefined
+    } catch (error) {
+      // The node may not serve its slots yet: look again shortly.
+      reportError(error as Error)
+      if (attemptsLeft > 1) checkLater(attemptsLeft - 1)
+      return
+    }
+    if (!exists) await upsertScheduler()
+  }
   // If Redis came back empty (no persistence), the scheduler is made again.
-  connections.onRestored(() => void upsertScheduler())
+  connections.onRestored((how) => (how === 'connected' ? void upsertScheduler() : checkLater(30)))
 
   return {
     async close() {
+      for (const timer of rejoinTimers) clearTimeout(timer)
       // The worker finishes the job it holds (told to stop between batches already); the schedule stays in
       // Redis for the other instances.
       await connections.close((force) => Promise.allSettled([worker.close(force), queue.close()]))
