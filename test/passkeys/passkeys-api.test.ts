@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/config.js'
 import { auditLogs, passkeys, userIdentities } from '../../src/db/schema.js'
 import { authHeader, controllableClock, createUser, setUserColumns, signedInUser, type SignedInUser } from '../helpers/factories.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
-import { TEST_SECRET, useTestContext } from '../helpers/test-context.js'
+import { TEST_SECRET, usingRedis, useTestContext } from '../helpers/test-context.js'
 
 const context = useTestContext()
 // The test context leaves PUBLIC_URL at its default, http://localhost:8000: RP ID `localhost`.
@@ -316,6 +316,22 @@ describe('passkey management', () => {
     expect(proven.statusCode, proven.body).toBe(200)
     const fresh = authHeader(proven.json().access_token)
     expect((await post(app, `${API}/register/options`, {}, fresh)).statusCode).toBe(200)
+  })
+})
+
+describe.runIf(usingRedis)('passkey challenges across instances (Redis)', () => {
+  it('verifies on one instance a challenge issued by another, once', async () => {
+    const first = await context.buildApp()
+    const second = await context.buildApp()
+    const user = await signedInUser(first)
+    const { authenticator } = await addPasskey(first, user)
+    const options = await loginOptions(first)
+    const answer = authenticator.authenticate(options)
+    const signedIn = await post(second, `${API}/login/verify`, { response: answer })
+    expect(signedIn.statusCode, signedIn.body).toBe(200)
+    const replayed = await post(first, `${API}/login/verify`, { response: answer })
+    expect(replayed.statusCode).toBe(401)
+    expect(replayed.json().detail).toMatch(/already used/)
   })
 })
 
