@@ -18,6 +18,7 @@ import { CHROMIUM, collectPageErrors, describeWithBrowser, eventually, SCREENSHO
  */
 
 const ctx = useTestContext()
+const PROOF_SECONDS = 20
 let app: App
 let baseUrl = ''
 let browser: Browser | undefined
@@ -30,7 +31,8 @@ describeWithBrowser('console: passkeys', () => {
     await build({ configFile: resolve('web/vite.config.ts'), build: { outDir: webRoot, emptyOutDir: true, sourcemap: false }, logLevel: 'silent' })
     const port = await freePort()
     baseUrl = `http://localhost:${port}`
-    app = await ctx.buildApp({ PUBLIC_URL: baseUrl }, { webRoot })
+    // A short proof window, so the removal at the end needs a new proof, given with the passkey.
+    app = await ctx.buildApp({ PUBLIC_URL: baseUrl, REAUTH_MAX_AGE_SECONDS: String(PROOF_SECONDS) }, { webRoot })
     await app.listen({ port, host: '127.0.0.1' })
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -137,9 +139,14 @@ describeWithBrowser('console: passkeys', () => {
     expect(await currentAuthMethods(page)).toEqual(['password+passkey'])
 
     await openSecurity(page)
+    // Once the sign-in is no longer a fresh proof, removing asks to confirm it is you: the passkey will do.
+    await page.waitForTimeout((PROOF_SECONDS + 2) * 1000)
     await section.getByRole('button', { name: 'Remove Work laptop' }).click()
     await page.getByRole('dialog').getByRole('button', { name: 'Remove passkey' }).click()
+    const confirm = page.getByRole('dialog', { name: 'Confirm it’s you' })
+    await confirm.getByRole('button', { name: 'Use a passkey' }).click()
     await section.getByRole('status').getByText('Removed “Work laptop”').waitFor()
+    expect(await currentAuthMethods(page)).toEqual(['password+passkey', 'passkey'])
     await section.getByText('You have no passkeys yet.').waitFor()
     const listed = await app.inject({ method: 'GET', url: '/api/v1/auth/passkeys', headers: authHeader((await page.evaluate(() => JSON.parse(localStorage.getItem('carbelsad.session') ?? '{}') as { access_token: string })).access_token) })
     expect(listed.json()).toEqual([])

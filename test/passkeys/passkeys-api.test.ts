@@ -287,7 +287,7 @@ describe('passkey management', () => {
     await setUserColumns(app, user.id, { hasPassword: false })
     const refused = await app.inject({ method: 'DELETE', url: `${API}/${passkey.id}`, headers: user.headers })
     expect(refused.statusCode).toBe(409)
-    expect(refused.json().detail).toMatch(/last way to sign in/)
+    expect(refused.json()).toMatchObject({ code: 'last_sign_in_method', detail: expect.stringMatching(/last way to sign in/) })
 
     // With a second passkey, the first may go.
     const second = await addPasskey(app, user, authenticator, 'Phone')

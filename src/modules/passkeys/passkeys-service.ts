@@ -262,7 +262,7 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
         if (!row) throw new Errors.NotFound('Passkey not found')
         const user = await users.findById(userId, tx)
         if (user && !user.hasPassword && (await passkeys.countForUser(userId, tx)) <= 1 && (await passkeys.countIdentities(userId, tx)) === 0) {
-          throw new Errors.Conflict('This is the last way to sign in to an account without a password: set a password or add another passkey first')
+          throw new Errors.LastSignInMethod('This is the last way to sign in to an account without a password: set a password or add another passkey first')
         }
         await passkeys.remove(userId, id, tx)
         await audit.record({ action: 'user.passkey_removed', actorId: userId, targetId: userId, ip: client.ip, details: { passkey_id: id, name: row.name } }, tx)

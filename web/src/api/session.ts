@@ -42,6 +42,11 @@ const PUBLIC_PATHS = new Set<keyof paths>([
   '/api/v1/auth/reset-password',
   '/api/v1/auth/oauth/providers',
   '/api/v1/auth/oauth/exchange',
+  '/api/v1/auth/passkeys/login/options',
+  '/api/v1/auth/passkeys/login/verify',
+  '/api/v1/auth/passkeys/2fa/options',
+  '/api/v1/auth/email-login',
+  '/api/v1/auth/email-login/verify',
   '/api/v1/health',
   '/api/v1/health/live',
   '/api/v1/health/db',
@@ -203,8 +208,8 @@ export function refresh(): Promise<string | null> {
   return inflightRefresh
 }
 
-/** What proves the user again: their password, or an authenticator or recovery code. */
-export type Proof = { password: string } | { code: string }
+/** What proves the user again: their password, an authenticator or recovery code, or a passkey's answer. */
+export type Proof = { password: string } | { code: string } | { passkey: Record<string, unknown> }
 
 /**
  * Proves again who the user is (before a sensitive action) and stores the pair that comes back: the

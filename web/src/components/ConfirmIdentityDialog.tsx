@@ -4,6 +4,8 @@ import { handleProofRequests } from '../api/reauth.js'
 import { reauthenticate, type Proof } from '../api/session.js'
 import { useCurrentUser } from '../current-user.js'
 import { useAction } from '../hooks/use-action.js'
+import { passkeysSupported, usePasskey } from '../passkeys.js'
+import { api } from '../api/client.js'
 import { ErrorAlert } from './Alert.js'
 import { Dialog } from './Dialog.js'
 import { TextField } from './fields.js'
@@ -55,6 +57,20 @@ export function ConfirmIdentityDialog() {
       return
     }
     const proof: Proof = useCode ? { code: typed } : { password: typed }
+    const tokens = await action.run(() => attempt(reauthenticate(proof)))
+    if (tokens) finish(proof)
+  }
+
+  // A passkey that verifies the user is a proof too, and the only one an account without a password has.
+  const confirmWithPasskey = async () => {
+    const options = await action.run(() => attempt(api.POST('/api/v1/auth/passkeys/reauthenticate/options')))
+    if (!options) return
+    const answer = await usePasskey(options)
+    if (!answer.ok) {
+      action.setProblem(answer.problem)
+      return
+    }
+    const proof: Proof = { passkey: answer.data as Record<string, unknown> }
     const tokens = await action.run(() => attempt(reauthenticate(proof)))
     if (tokens) finish(proof)
   }
@@ -115,6 +131,11 @@ export function ConfirmIdentityDialog() {
             }}
           >
             {useCode ? 'Use your password instead' : codeChoice}
+          </button>
+        ) : null}
+        {passkeysSupported() ? (
+          <button type="button" class="button-link" onClick={() => void confirmWithPasskey()} disabled={action.busy}>
+            Use a passkey
           </button>
         ) : null}
       </form>
