@@ -1,10 +1,12 @@
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
+import { createRedisClient } from '../../src/cache/redis-client.js'
+import { loadConfig } from '../../src/config/config.js'
 import { randomIp } from '../helpers/factories.js'
 import { sample } from '../helpers/metrics.js'
 import { describeWith } from '../helpers/requirements.js'
-import { useTestContext } from '../helpers/test-context.js'
+import { TEST_SECRET, useTestContext } from '../helpers/test-context.js'
 import { waitFor } from '../helpers/wait.js'
 import { startRedisCluster, type RedisClusterUnderTest } from './redis-cluster.js'
 
@@ -56,7 +58,40 @@ async function crossInstanceMessage(from: App, to: App, channel: string): Promis
   }
 }
 
-describeWith('redis-server')('on a three-master Redis Cluster', () => {
+describe('Redis Cluster settings', () => {
+  const settings = (env: Record<string, string>) => loadConfig({ SECRET_KEY: TEST_SECRET, DATA_DIR: 'memory://', ...env })
+
+  it('select a cluster by REDIS_CLUSTER_NODES or ?cluster=true, and leave one server alone otherwise', () => {
+    expect(settings({ REDIS_URL: 'redis://cache:6379/2' })).toMatchObject({ redisUrl: 'redis://cache:6379/2', redisClusterNodes: undefined })
+    expect(settings({ REDIS_URL: 'rediss://user:pw@cache:6380?cluster=true' })).toMatchObject({
+      redisUrl: 'rediss://user:pw@cache:6380',
+      redisClusterNodes: ['cache:6380'],
+    })
+    expect(settings({ REDIS_CLUSTER_NODES: 'a:7000, b:7001,[::1]:7002' })).toMatchObject({ redisUrl: 'redis://a:7000', redisClusterNodes: ['a:7000', 'b:7001', '[::1]:7002'] })
+    expect(settings({ REDIS_URL: 'rediss://default:token@cfg.example:6379', REDIS_CLUSTER_NODES: 'cfg.example:6379' }).redisUrl).toBe('rediss://default:token@cfg.example:6379')
+  })
+
+  it('refuse what a cluster cannot do, naming the variable', () => {
+    expect(() => settings({ REDIS_CLUSTER_NODES: 'a:7000,nonsense' })).toThrow(/^REDIS_CLUSTER_NODES .*"nonsense"/)
+    expect(() => settings({ REDIS_URL: 'redis://cache:6379/3?cluster=true' })).toThrow(/^REDIS_URL: a Redis Cluster has only database 0/)
+    expect(() => settings({ REDIS_URL: 'redis://cache:6379?cluster=maybe' })).toThrow(/^REDIS_URL: cluster must be true or false/)
+  })
+
+  it('hand credentials and TLS from the URL to every cluster node', () => {
+    const client = createRedisClient({ url: 'rediss://user:p%40ss@seed:7000', clusterNodes: ['seed:7000'] }, { lazyConnect: true })
+    try {
+      expect(client).toBeInstanceOf(Cluster)
+      const options = (client as unknown as { options: { redisOptions: Record<string, unknown> } }).options.redisOptions
+      expect(options).toMatchObject({ username: 'user', password: 'p@ss', tls: {} })
+    } finally {
+      client.disconnect()
+    }
+  })
+})
+
+// PostgreSQL too, though the cluster is what is tested: CI then runs this once (real-services pass), not
+// again in the embedded pass.
+describeWith('postgres', 'redis-server')('on a three-master Redis Cluster', () => {
   beforeAll(async () => {
     cluster = await startRedisCluster()
   })
