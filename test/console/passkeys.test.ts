@@ -5,7 +5,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { build } from 'vite'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import { authHeader, createUser, setUserColumns } from '../helpers/factories.js'
+import { authHeader, codeFrom, createUser, setUserColumns, tokenFrom, waitForMail } from '../helpers/factories.js'
 import { freePort } from '../helpers/network.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { CHROMIUM, collectPageErrors, describeWithBrowser, eventually, SCREENSHOT_DIR, signIn } from './browser.js'
@@ -155,6 +155,34 @@ describeWithBrowser('console: passkeys', () => {
     await signOut(page)
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click()
     await page.getByRole('alert').getByText('Unknown passkey').waitFor()
+    expect(errors).toEqual([])
+  }, 120_000)
+
+  it('signs in with an emailed code on the sign-in page, and with the emailed link', async () => {
+    const user = await createUser(app)
+    const { page, errors } = await pageWithAuthenticator()
+    await page.goto('/login')
+    await setAutofill(page, false)
+    await page.getByRole('button', { name: 'Email me a sign-in link' }).click()
+    const form = page.getByRole('region', { name: 'Sign in by email' })
+    await form.getByLabel('Email').fill(user.email)
+    await form.getByRole('button', { name: 'Send the link' }).click()
+    await form.getByRole('status').getByText('a sign-in link and code are on their way').waitFor()
+    const first = await waitForMail(app, user.email, { subject: /^Sign in to / })
+    await form.getByLabel('Sign-in code').fill(codeFrom(first))
+    await form.getByRole('button', { name: 'Sign in with the code' }).click()
+    await page.waitForURL('**/profile')
+    expect(await currentAuthMethods(page)).toEqual(['email_code'])
+
+    await signOut(page)
+    await app.inject({ method: 'POST', url: '/api/v1/auth/email-login', payload: { email: user.email } })
+    const second = await waitForMail(app, user.email, { subject: /^Sign in to /, exclude: [first.id] })
+    // The link as mailed: PUBLIC_URL is this console's address.
+    const link = /(http:\/\/localhost:\d+\/email-login\?token=\S+)/.exec(second.text)?.[1]
+    expect(link && tokenFrom({ text: link })).toBeTruthy()
+    await page.goto(link!)
+    await page.waitForURL('**/profile')
+    expect(await currentAuthMethods(page)).toEqual(['email_link'])
     expect(errors).toEqual([])
   }, 120_000)
 })
