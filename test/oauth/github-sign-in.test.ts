@@ -4,7 +4,7 @@ import type { App } from '../../src/app.js'
 import { authHeader, signedInUser, uniqueName, userRow } from '../helpers/factories.js'
 import { startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { auditOf, callbackUrl, exchange, startSignIn, walk } from './oauth-helpers.js'
+import { auditOf, callbackUrl, exchange, startLink, startSignIn, walk } from './oauth-helpers.js'
 
 const context = useTestContext()
 const CLIENT = { clientId: 'Iv1.carbelsadtest', clientSecret: randomBytes(20).toString('hex') }
@@ -131,7 +131,7 @@ describe('linking and unlinking (Security page)', () => {
   it('links GitHub to a signed-in account: POST /link answers the authorize URL, the callback links to the user bound in the state', async () => {
     const app = await buildApp()
     const owner = await signedInUser(app)
-    const linkResponse = await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/github/link', headers: owner.headers })
+    const linkResponse = await startLink(app, 'github', owner.headers)
     expect(linkResponse.statusCode, linkResponse.body).toBe(200)
     const user = githubUser()
     github.next = user.id
@@ -148,7 +148,7 @@ describe('linking and unlinking (Security page)', () => {
 
     // And no one else can link it.
     const other = await signedInUser(app)
-    const otherLink = await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/github/link', headers: other.headers })
+    const otherLink = await startLink(app, 'github', other.headers)
     github.next = user.id
     const refused = await walk(app, 'github', otherLink.json().authorize_url)
     expect(refused.error).toBe('This GitHub account is already linked to another account')
@@ -160,9 +160,9 @@ describe('linking and unlinking (Security page)', () => {
     const app = await buildApp()
     expect((await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/github/link' })).statusCode).toBe(401)
     const owner = await signedInUser(app)
-    const outside = await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/github/link', headers: owner.headers, payload: { redirect_to: 'https://evil.example/' } })
+    const outside = await startLink(app, 'github', owner.headers, { redirect_to: 'https://evil.example/' })
     expect(outside.statusCode).toBe(400)
-    expect((await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/nope/link', headers: owner.headers })).statusCode).toBe(404)
+    expect((await startLink(app, 'nope', owner.headers)).statusCode).toBe(404)
   })
 
   it('unlinks an identity when the account keeps a way in, and refuses to remove the last one (409 last_sign_in_method)', async () => {
@@ -174,7 +174,7 @@ describe('linking and unlinking (Security page)', () => {
     expect(refused.json().code).toBe('last_sign_in_method')
 
     const owner = await signedInUser(app)
-    const link = await app.inject({ method: 'POST', url: '/api/v1/auth/oauth/github/link', headers: owner.headers })
+    const link = await startLink(app, 'github', owner.headers)
     github.next = githubUser().id
     await walk(app, 'github', link.json().authorize_url)
     const [linked] = await identitiesOf(app, owner.tokens.access_token)

@@ -32,9 +32,23 @@ export async function walk(app: App, provider: string, authorizeUrl: string, rew
   return land(app, back)
 }
 
-/** The app's answer to the provider's redirect back. */
-export async function land(app: App, back: URL): Promise<Landing> {
-  const response = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}` })
+/**
+ * The browser-binding cookie each started sign-in set, by its state: the callback carries it back, as
+ * the starting browser would.
+ */
+const bindings = new Map<string, string>()
+
+function remember(response: { headers: Record<string, unknown> }, authorizeUrl: string): void {
+  const header = response.headers['set-cookie']
+  const cookie = String(Array.isArray(header) ? header[0] : header ?? '').split(';')[0]
+  const state = new URL(authorizeUrl).searchParams.get('state')
+  if (cookie && state) bindings.set(state, cookie)
+}
+
+/** The app's answer to the provider's redirect back; `browser: 'other'` sends it without the starting browser's cookie. */
+export async function land(app: App, back: URL, options: { browser?: 'same' | 'other' } = {}): Promise<Landing> {
+  const cookie = options.browser === 'other' ? undefined : bindings.get(back.searchParams.get('state') ?? '')
+  const response = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}`, headers: cookie ? { cookie } : {} })
   expect(response.statusCode, response.body).toBe(302)
   const location = new URL(String(response.headers.location), PUBLIC_URL)
   expect(location.pathname).toBe('/oauth/callback')
@@ -46,7 +60,16 @@ export async function startSignIn(app: App, provider: string, redirectTo?: strin
   const query = redirectTo === undefined ? '' : `?redirect_to=${encodeURIComponent(redirectTo)}`
   const response = await app.inject({ method: 'GET', url: `/api/v1/auth/oauth/${provider}/authorize${query}` })
   expect(response.statusCode, response.body).toBe(302)
-  return String(response.headers.location)
+  const location = String(response.headers.location)
+  remember(response, location)
+  return location
+}
+
+/** POST /oauth/{provider}/link as a signed-in user: the provider URL it answers. */
+export async function startLink(app: App, provider: string, headers: Record<string, string>, payload?: Record<string, unknown>) {
+  const response = await app.inject({ method: 'POST', url: `/api/v1/auth/oauth/${provider}/link`, headers, ...(payload ? { payload } : {}) })
+  if (response.statusCode === 200) remember(response, response.json().authorize_url)
+  return response
 }
 
 export async function exchange(app: App, code: string) {

@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { users } from '../../src/db/schema.js'
 import { authHeader, codeFrom, createUser, DEFAULT_PASSWORD, loginAs, setUserColumns, SIGN_IN_CODE_SUBJECT, uniqueName, userRow, waitForMail } from '../helpers/factories.js'
-import { startOidcProvider, type TestAccount, type TestOidcProvider } from '../helpers/oidc-provider.js'
+import { followToCallback, startOidcProvider, type TestAccount, type TestOidcProvider } from '../helpers/oidc-provider.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { auditOf, callbackUrl, exchange, land, startSignIn, waitForProvider, walk } from './oauth-helpers.js'
-import { followToCallback } from '../helpers/oidc-provider.js'
 
 const context = useTestContext()
 let idp: TestOidcProvider
@@ -319,7 +318,19 @@ describe('the callback refuses', () => {
     expect(third.error).toMatch(/expired or was already used/)
   })
 
-  it("a state issued for another provider", async () => {
+  it('a callback that reaches another browser than the one that started (login CSRF), and the state dies with it', async () => {
+    const app = await appWith()
+    const attacker = account()
+    idp.interaction = { mode: 'auto', accountId: attacker.sub }
+    const back = await followToCallback(await startSignIn(app, 'acme'), callbackUrl('acme'))
+    const victim = await land(app, back, { browser: 'other' })
+    expect(victim.code).toBeNull()
+    expect(victim.error).toMatch(/started in another browser/)
+    expect((await auditOf(app, 'auth.oauth_failed'))[0]?.details).toMatchObject({ provider: 'acme', reason: 'browser_mismatch' })
+    expect((await land(app, back)).error).toMatch(/expired or was already used/)
+  })
+
+  it('a state issued for another provider', async () => {
     const app = await appWith()
     const who = account()
     idp.interaction = { mode: 'auto', accountId: who.sub }

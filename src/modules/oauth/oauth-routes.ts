@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { UserIdentityRow } from '../../db/schema.js'
 import { Errors } from '../../lib/errors.js'
+import { randomToken } from '../../lib/secrets.js'
 import { ErrorDetail, Message } from '../../lib/schemas.js'
 import type { ClientInfo } from '../auth/auth-service.js'
-import { safeRedirectPath } from './oauth-service.js'
+import { OAUTH_TTL_SECONDS, safeRedirectPath } from './oauth-service.js'
 
 const ProviderName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' }) })
 const RedirectTo = Type.String({ minLength: 1, maxLength: 512, description: 'Where the console goes afterwards: a path of this app (`/security`), never another site', examples: ['/profile'] })
@@ -31,6 +32,28 @@ const Redirect = Type.Null({ description: 'A redirect (`Location`)' })
 
 const client = (request: FastifyRequest): ClientInfo => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
 
+/** The cookie that ties a sign-in's callback to the browser that started it (login CSRF). */
+const BINDING_COOKIE = 'oauth_binding'
+const BINDING_PATTERN = /^[A-Za-z0-9_-]{43}$/
+
+function bindingOf(request: FastifyRequest): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [name, value] = part.trim().split('=', 2)
+    if (name === BINDING_COOKIE && value && BINDING_PATTERN.test(value)) return value
+  }
+  return undefined
+}
+
+/** Keeps the browser's binding (several tabs may sign in at once) or gives it one; sent only to these routes. */
+function bind(request: FastifyRequest, reply: FastifyReply, secure: boolean): string {
+  const binding = bindingOf(request) ?? randomToken(32)
+  reply.header(
+    'set-cookie',
+    `${BINDING_COOKIE}=${binding}; Path=/api/v1/auth/oauth; Max-Age=${OAUTH_TTL_SECONDS}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`,
+  )
+  return binding
+}
+
 const toPublic = (row: UserIdentityRow) => ({ id: row.id, provider: row.provider, email: row.email, created_at: row.createdAt.toISOString() })
 
 function redirectPath(value: string | undefined, fallback: string): string {
@@ -42,6 +65,7 @@ function redirectPath(value: string | undefined, fallback: string): string {
 
 /** Sign-in with OpenID Connect providers and GitHub, and the caller's linked identities (docs/OAUTH.md). */
 const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const secure = app.config.publicUrl.startsWith('https:')
   app.get(
     '/oauth/providers',
     {
@@ -59,7 +83,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/oauth/:name/authorize',
     {
-      config: { access: 'public', limit: 'oauth' },
+      config: { access: 'public', limit: 'oauth-authorize' },
       schema: {
         operationId: 'startOAuthSignIn',
         tags: ['auth'],
@@ -71,14 +95,15 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const redirectTo = redirectPath(request.query.redirect_to, '/profile')
-      return reply.redirect(await app.oauth.authorize(request.params.name, redirectTo), 302)
+      const location = await app.oauth.authorize(request.params.name, redirectTo, bind(request, reply, secure))
+      return reply.redirect(location, 302)
     },
   )
 
   app.get(
     '/oauth/:name/callback',
     {
-      config: { access: 'public', limit: 'oauth' },
+      config: { access: 'public', limit: 'oauth-callback' },
       schema: {
         operationId: 'finishOAuthSignIn',
         tags: ['auth'],
@@ -96,7 +121,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const rawQuery = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const location = await app.oauth.callback(request.params.name, request.query, rawQuery, client(request))
+      const location = await app.oauth.callback(request.params.name, request.query, rawQuery, bindingOf(request), client(request))
       return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(location, 302)
     },
   )
@@ -104,7 +129,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/oauth/exchange',
     {
-      config: { access: 'public', limit: 'oauth' },
+      config: { access: 'public', limit: 'oauth-exchange' },
       schema: {
         operationId: 'exchangeOAuthCode',
         tags: ['auth'],
@@ -129,10 +154,10 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Object({ authorize_url: Type.String() }), 400: ErrorDetail, 404: ErrorDetail, 503: ErrorDetail },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body && typeof request.body === 'object' ? request.body : {}
       const redirectTo = redirectPath(body.redirect_to, '/security')
-      return { authorize_url: await app.oauth.authorize(request.params.name, redirectTo, request.user.id) }
+      return { authorize_url: await app.oauth.authorize(request.params.name, redirectTo, bind(request, reply, secure), request.user.id) }
     },
   )
 

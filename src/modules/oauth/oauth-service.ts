@@ -6,7 +6,7 @@ import type { UserIdentityRow, UserRow } from '../../db/schema.js'
 import { Errors } from '../../lib/errors.js'
 import { maskEmail } from '../../lib/mask.js'
 import { hashPassword } from '../../lib/passwords.js'
-import { randomToken, sha256 } from '../../lib/secrets.js'
+import { randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
@@ -24,6 +24,8 @@ interface PendingAuthorization {
   redirectTo: string
   /** Set when a signed-in user links another provider: the callback links to this user, never signs in. */
   linkUserId?: number
+  /** SHA-256 of the browser binding cookie: the callback must come from the browser that started. */
+  binding: string
 }
 
 interface PendingExchange {
@@ -242,13 +244,25 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     },
 
     /** The provider's authorization URL, with state, nonce and PKCE kept server-side for the callback. */
-    async authorize(name: string, redirectTo: string, linkUserId?: number): Promise<string> {
+    /**
+     * `binding` is the value of a cookie the route sets on the starting browser. Without it, someone
+     * could start a sign-in to their own provider account and have a victim's browser finish it
+     * (login CSRF), signing the victim in as them.
+     */
+    async authorize(name: string, redirectTo: string, binding: string, linkUserId?: number): Promise<string> {
       const client = requireClient(name)
       const state = oidc.randomState()
       const checks = { state, nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }
       const url = client.authorizationUrl({ ...checks, codeChallenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier) })
       if (!url) throw new Errors.ServiceUnavailable(`Sign-in with ${client.settings.label} is not available yet: its provider could not be reached; try again shortly`)
-      const pending: PendingAuthorization = { provider: name, nonce: checks.nonce, codeVerifier: checks.codeVerifier, redirectTo, ...(linkUserId ? { linkUserId } : {}) }
+      const pending: PendingAuthorization = {
+        provider: name,
+        nonce: checks.nonce,
+        codeVerifier: checks.codeVerifier,
+        redirectTo,
+        binding: sha256(binding),
+        ...(linkUserId ? { linkUserId } : {}),
+      }
       await cache.set(stateKey(state), pending, OAUTH_TTL_SECONDS)
       return url.href
     },
@@ -257,13 +271,16 @@ export function createOAuthService(deps: OAuthServiceDeps) {
      * Handles the provider's redirect and answers where the browser goes next: the console's callback
      * page with a one-time code, a "linked" notice, or a readable error. Every failure is audited.
      */
-    async callback(name: string, query: Record<string, string | undefined>, rawQuery: string, client: ClientInfo): Promise<string> {
+    async callback(name: string, query: Record<string, string | undefined>, rawQuery: string, binding: string | undefined, client: ClientInfo): Promise<string> {
       const provider = requireClient(name)
       const label = provider.settings.label
       const state = query.state
       const pending = state ? await take<PendingAuthorization>(stateKey(state)) : undefined
       if (!pending || pending.provider !== name) {
         return failed(name, 'invalid_state', `The sign-in with ${label} expired or was already used; start again`, client)
+      }
+      if (!binding || !safeEqual(sha256(binding), pending.binding)) {
+        return failed(name, 'browser_mismatch', `This sign-in with ${label} was started in another browser; start again here`, client, { userId: pending.linkUserId })
       }
       if (query.error) {
         const denied = query.error === 'access_denied'
