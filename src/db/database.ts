@@ -1,14 +1,11 @@
-import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
-import { tracePglite, tracePostgres } from '../observability/db-tracing.js'
+import { tracePostgres } from '../observability/db-tracing.js'
+import { startEmbeddedServer } from './embedded-server.js'
 import * as schema from './schema.js'
 
 export type Schema = typeof schema
@@ -146,16 +143,28 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     }
   }
 
-  const dataDir = options.dataDir ?? 'memory://'
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true })
-  const client = await PGlite.create(dataDir)
-  const queries = options.tracing ? tracePglite(client, { system: 'postgresql', database: 'pglite' }) : client
-  const db = drizzlePglite(queries, { schema }) as unknown as Db
+  // The embedded database runs PGlite in its own thread behind a unix socket (see embedded-server.ts),
+  // reached through postgres.js like a real server: one driver and one code path for both.
+  const server = await startEmbeddedServer(options.dataDir ?? 'memory://')
+  // One connection: PGlite runs one statement at a time, and a transaction holds it until it ends.
+  const client = postgres({
+    path: server.socketPath,
+    username: 'postgres',
+    database: 'postgres',
+    max: 1,
+    idle_timeout: 0,
+    onnotice: () => {},
+  })
+  const queries = options.tracing ? tracePostgres(client, { system: 'postgresql', database: 'pglite' }) : client
+  const db = drizzlePostgres(queries, { schema }) as unknown as Db
   return {
     db,
     kind: 'pglite',
-    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_FOLDER }),
+    migrate: () => migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER }),
     ping: (timeoutMs) => timedPing(db, timeoutMs),
-    close: () => client.close(),
+    async close() {
+      await client.end({ timeout: 5 })
+      await server.stop()
+    },
   }
 }

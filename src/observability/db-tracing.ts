@@ -1,10 +1,9 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
-import type { PGlite } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 
 /**
- * Client spans for SQL. OpenTelemetry instruments the `pg` driver, not postgres.js or PGlite, so
- * the two clients are wrapped here: every query Drizzle sends for a traced request gets a span under
+ * Client spans for SQL. OpenTelemetry instruments the `pg` driver, not postgres.js (which serves both
+ * PostgreSQL and the embedded database), so it is wrapped here: every query Drizzle sends for a traced request gets a span under
  * the request's span, named for its operation and carrying the parameterised SQL (values never leave).
  */
 
@@ -93,35 +92,6 @@ export function tracePostgres<T extends Sql>(sql: T, attributes: DbSpanAttribute
         }
       }
       return value
-    },
-  })
-}
-
-/** The same for PGlite: `query` and `exec` are plain promises, transactions hand out a wrapped client. */
-export function tracePglite<T extends Pick<PGlite, 'query' | 'exec' | 'transaction'>>(client: T, attributes: DbSpanAttributes): T {
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver)
-      if (typeof value !== 'function') return value
-      if (property === 'query' || property === 'exec') {
-        return async (query: string, ...rest: unknown[]) => {
-          const span = startQuerySpan(query, attributes)
-          try {
-            const result = await (value as Callback).call(target, query, ...rest)
-            endSpan(span)
-            return result
-          } catch (error) {
-            endSpan(span, error)
-            throw error
-          }
-        }
-      }
-      if (property === 'transaction') {
-        return (body: (transaction: unknown) => unknown) =>
-          (value as Callback).call(target, (transaction: T) => body(tracePglite(transaction, attributes)))
-      }
-      // PGlite keeps its state in private fields, which only the real instance may touch.
-      return (value as Callback).bind(target)
     },
   })
 }

@@ -1,0 +1,111 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import type { PgliteWorkerData, PgliteWorkerMessage } from './pglite-worker.js'
+
+/**
+ * PostgreSQL settings of the embedded database. PGlite's WebAssembly memory only grows, so the
+ * buffers it starts with are what an idle instance keeps: 16 MB of shared buffers (PostgreSQL's
+ * default is 128 MB) is plenty for a development or single-box database.
+ */
+const SETTINGS = ['shared_buffers = 16MB', 'wal_buffers = 1MB']
+/** The app's connection, plus room for psql or the benchmark. */
+const MAX_CONNECTIONS = 4
+/** Unix socket paths are limited to about 100 bytes. */
+const MAX_SOCKET_PATH = 100
+const SOCKET_NAME = '.s.PGSQL.5432'
+
+export interface EmbeddedServer {
+  /** Unix socket speaking the PostgreSQL protocol. */
+  readonly socketPath: string
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the thread that runs PGlite (see pglite-worker.ts). From the compiled app it loads the
+ * compiled worker; from sources (tests, `tsx`) the TypeScript one, through tsx's loader.
+ */
+function spawnWorker(data: PgliteWorkerData): Worker {
+  const here = import.meta.url
+  if (!here.endsWith('.ts')) return new Worker(new URL('./pglite-worker.js', here), { workerData: data })
+  const tsx = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', here).href
+  const source = new URL('./pglite-worker.ts', here).href
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}) })`
+  return new Worker(bootstrap, { eval: true, workerData: data })
+}
+
+function waitFor(worker: Worker, wanted: PgliteWorkerMessage['type'], what: string): Promise<void> {
+  return new Promise((done, fail) => {
+    const cleanup = () => {
+      worker.off('message', onMessage)
+      worker.off('error', onError)
+      worker.off('exit', onExit)
+    }
+    const onMessage = (message: PgliteWorkerMessage) => {
+      if (message.type === wanted) {
+        cleanup()
+        done()
+      } else if (message.type === 'failed') {
+        cleanup()
+        fail(new Error(`${what}: ${message.message}`))
+      }
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      fail(new Error(`${what}: ${error.message}`))
+    }
+    const onExit = (code: number) => {
+      cleanup()
+      fail(new Error(`${what}: the database thread exited (${code})`))
+    }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+    worker.on('exit', onExit)
+  })
+}
+
+async function start(data: PgliteWorkerData): Promise<Worker> {
+  const worker = spawnWorker(data)
+  try {
+    await waitFor(worker, 'ready', 'the embedded database did not open')
+  } catch (error) {
+    await worker.terminate()
+    throw error
+  }
+  return worker
+}
+
+async function stop(worker: Worker): Promise<void> {
+  const closed = waitFor(worker, 'closed', 'closing the embedded database').catch(() => {})
+  worker.postMessage({ type: 'close' })
+  await Promise.race([closed, new Promise((done) => setTimeout(done, 5000).unref())])
+  await worker.terminate()
+}
+
+/** Opens the embedded database in its own thread; `dataDir` `memory://` keeps nothing. */
+export async function startEmbeddedServer(dataDir: string): Promise<EmbeddedServer> {
+  const inMemory = dataDir.startsWith('memory://')
+  const directory = inMemory ? dataDir : resolve(dataDir)
+  // The socket sits beside the data (psql -h <DATA_DIR> reaches it) unless the path would be too long.
+  const beside = inMemory ? undefined : join(directory, SOCKET_NAME)
+  const scratch = beside && beside.length <= MAX_SOCKET_PATH ? undefined : mkdtempSync(join(tmpdir(), 'carbelsad-pglite-'))
+  const socketPath = scratch ? join(scratch, SOCKET_NAME) : (beside as string)
+  const data: PgliteWorkerData = { dataDir: directory, socketPath, settings: SETTINGS, maxConnections: MAX_CONNECTIONS }
+
+  const firstBoot = !inMemory && !existsSync(join(directory, 'PG_VERSION'))
+  let worker = await start(data)
+  if (firstBoot) {
+    // Creating the cluster (initdb) leaves hundreds of MB in WebAssembly memory, which never shrinks:
+    // a new thread on the finished cluster starts light.
+    await stop(worker)
+    worker = await start(data)
+  }
+  return {
+    socketPath,
+    async stop() {
+      await stop(worker)
+      if (scratch) rmSync(scratch, { recursive: true, force: true })
+    },
+  }
+}
