@@ -3,14 +3,15 @@
 // Plain JavaScript on purpose: it runs before anything is compiled, and without tsx.
 //
 // Each part has a stamp written after it built: the size and mtime of every input file at the moment
-// the build began. A part is rebuilt when its stamp is missing, its output is missing, or any input was
-// added, removed or touched since. Stats only, no hashing: a few milliseconds for the whole tree.
+// the build began. A part is rebuilt when its output is missing, its last build failed, or any input
+// was added, removed or touched since. A build made by `npm run build` has no stamp: it counts when
+// its output is newer than every input. Stats only, no hashing: a few milliseconds for the whole tree.
 //
 //   node scripts/build-if-stale.mjs            build what is stale
 //   node scripts/build-if-stale.mjs --check    say what is stale, build nothing (exit 1 if anything is)
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join, relative, resolve, sep } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 export const ROOT = resolve(import.meta.dirname, '..')
@@ -64,9 +65,12 @@ export function inputsOf(part, root = ROOT) {
   return files
 }
 
+const mtimeOf = (signature) => Number(signature.split(':')[1])
+
+/** The part's stamp: `{ files }` after a build here, `{ failed: true }` after one failed, null when there is none. */
 function readStamp(part, root) {
   try {
-    return JSON.parse(readFileSync(join(root, part.stamp), 'utf8')).files ?? null
+    return JSON.parse(readFileSync(join(root, part.stamp), 'utf8'))
   } catch {
     return null
   }
@@ -75,8 +79,16 @@ function readStamp(part, root) {
 /** Why a part must be rebuilt, or null when it is up to date. */
 export function staleReason(part, root = ROOT, current = inputsOf(part, root)) {
   if (!existsSync(join(root, part.output))) return `${part.output} is missing`
-  const stamped = readStamp(part, root)
-  if (!stamped) return `no build stamp at ${part.stamp}`
+  const stamp = readStamp(part, root)
+  if (!stamp) {
+    // `npm run build` (the Dockerfile, peer benchmarks, a developer) writes no stamp; an output newer
+    // than every input is that build's, so it is not done again.
+    const builtAt = statSync(join(root, part.output)).mtimeMs
+    const [newest, signature] = Object.entries(current).reduce((a, b) => (mtimeOf(b[1]) > mtimeOf(a[1]) ? b : a), ['', '0:0'])
+    return mtimeOf(signature) < builtAt ? null : `no build stamp, and ${newest} is newer than ${part.output}`
+  }
+  if (stamp.failed) return 'its last build failed'
+  const stamped = stamp.files ?? {}
   for (const [path, signature] of Object.entries(current)) {
     if (stamped[path] === undefined) return `${path} is new`
     if (stamped[path] !== signature) return `${path} changed`
@@ -85,6 +97,10 @@ export function staleReason(part, root = ROOT, current = inputsOf(part, root)) {
     if (current[path] === undefined) return `${path} was removed`
   }
   return null
+}
+
+function writeStamp(part, root, content) {
+  writeFileSync(join(root, part.stamp), `${JSON.stringify(content)}\n`)
 }
 
 let running = null
@@ -114,7 +130,11 @@ export async function buildIfStale({ root = ROOT, log = (line) => console.error(
     // Taken before the build: a file saved while tsc runs leaves the stamp behind, so the next start rebuilds.
     const files = inputsOf(part, root)
     const reason = staleReason(part, root, files)
-    if (!reason) continue
+    if (!reason) {
+      // Adopt a build made without the script, so later edits are compared file by file.
+      if (!check && !readStamp(part, root)) writeStamp(part, root, { built_at: null, files })
+      continue
+    }
     stale.push(part.name)
     if (check) {
       log(`build: ${part.name} is out of date (${reason})`)
@@ -122,8 +142,14 @@ export async function buildIfStale({ root = ROOT, log = (line) => console.error(
     }
     log(`build: ${part.name} is out of date (${reason}); running npm run ${part.script}`)
     const started = performance.now()
-    await runScript(part.script, root)
-    writeFileSync(join(root, part.stamp), `${JSON.stringify({ built_at: new Date().toISOString(), files })}\n`)
+    try {
+      await runScript(part.script, root)
+    } catch (error) {
+      // Without this, the failed build's newer output would pass for an up-to-date one next time.
+      if (existsSync(dirname(join(root, part.stamp)))) writeStamp(part, root, { failed: true })
+      throw error
+    }
+    writeStamp(part, root, { built_at: new Date().toISOString(), files })
     log(`build: ${part.name} built in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     built.push(part.name)
   }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
@@ -272,9 +272,27 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     rmSync(join(dir, 'src/added.ts'))
     expect((await buildIfStale(dir, ['--check'])).code).toBe(0)
 
-    rmSync(join(dir, 'web/public/favicon.svg'))
+    const favicon = join(dir, 'web/public/favicon.svg')
+    const [faviconContent, faviconStat] = [readFileSync(favicon), statSync(favicon)]
+    rmSync(favicon)
     expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: console is out of date (web/public/favicon.svg was removed)')
-    cpSync(join(root, 'web/public/favicon.svg'), join(dir, 'web/public/favicon.svg'), { preserveTimestamps: true })
+    writeFileSync(favicon, faviconContent)
+    utimesSync(favicon, faviconStat.atime, faviconStat.mtime)
+    expect((await buildIfStale(dir, ['--check'])).code).toBe(0)
+
+    // `npm run build` writes no stamp: its output counts while it is newer than every input, and is adopted.
+    const stamp = join(dir, 'dist/.build-stamp')
+    const stamped = readFileSync(stamp, 'utf8')
+    rmSync(stamp)
+    const restoreAgain = touch(join(dir, 'src/app.ts'))
+    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: server is out of date (no build stamp, and src/app.ts is newer than dist/server.js)')
+    restoreAgain()
+    expect((await buildIfStale(dir)).output.trim()).toBe('build: up to date (server, console)')
+    expect(JSON.parse(readFileSync(stamp, 'utf8')).files).toEqual(JSON.parse(stamped).files)
+    // A failed build leaves a stamp that says so, since its output may still be newer than the inputs.
+    writeFileSync(stamp, '{"failed":true}\n')
+    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: server is out of date (its last build failed)')
+    writeFileSync(stamp, stamped)
 
     // A real rebuild of the console alone; the server's output is left as it was.
     const serverBuiltAt = statSync(join(dir, 'dist/server.js')).mtimeMs
