@@ -213,6 +213,16 @@ describe('passkey sign-in', () => {
     const unverified = await post(app, `${API}/login/verify`, { response: authenticator.authenticate(await loginOptions(app), { userVerified: false }) })
     expect(unverified.statusCode, unverified.body).toBe(200)
     expect(unverified.json()).toMatchObject({ requires_2fa: true, method: 'email', challenge_token: expect.any(String) })
+
+    // The passkey that started this sign-in cannot also be its second factor: a stolen key without a PIN stays one factor.
+    const challengeToken = unverified.json().challenge_token as string
+    const secondOptions = await post(app, `${API}/2fa/options`, { challenge_token: challengeToken })
+    const twice = await post(app, '/api/v1/auth/verify-2fa', {
+      challenge_token: challengeToken,
+      passkey: authenticator.authenticate(secondOptions.statusCode === 200 ? secondOptions.json() : await loginOptions(app), { userVerified: false }),
+    })
+    expect(twice.statusCode, twice.body).toBe(400)
+    expect(twice.json().access_token).toBeUndefined()
   })
 
   it('answers 2FA with a passkey: `password+passkey`, bound to its challenge, counted with the 2FA tries', async () => {

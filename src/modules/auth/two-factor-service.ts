@@ -200,6 +200,9 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
      */
     async verifyLoginWithPasskey(challengeToken: string, response: unknown, client: ClientInfo): Promise<TokenPair> {
       if (!deps.verifyPasskey) throw new Errors.NotFound('Passkeys are off on this server')
+      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
+      // A passkey that did not verify its user got this challenge: the same passkey cannot be the second factor too.
+      if (firstFactor === 'passkey') throw new Errors.BadRequest('This sign-in started with a passkey; answer with your code')
       const challenge = await loadChallenge(challengeToken)
       const user = await requireUser(challenge.userId)
       const reservation = await deps.limits.reserveSecondFactor(user.id)
@@ -215,7 +218,6 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       const claimed = await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id)).returning({ id: twoFaChallenges.id })
       if (claimed.length === 0) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
-      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
       return deps.completeLogin(user, client, `${firstFactor}+passkey`)
     },
 
