@@ -106,7 +106,9 @@ describePgbouncer('behind PgBouncer in transaction mode', () => {
   it('needs the setting: with prepared statements part of 200 concurrent queries never answer through it', async () => {
     // postgres.js on its own, as the app would use it without DATABASE_PREPARE=false: a statement is prepared on
     // one server connection and then executed on whichever one PgBouncer hands out next.
-    const sql = postgres(stripPoolerFlag(PGBOUNCER_URL!).url, { max: SERVER_POOL * 4, prepare: true, onnotice: () => {} })
+    // A database of its own, so the connections left hanging cannot hold up the pool other tests use.
+    const target = await databaseBehindPooler(false)
+    const sql = postgres(target.pooledUrl, { max: SERVER_POOL * 4, prepare: true, onnotice: () => {} })
     const within = <T>(query: Promise<T>) =>
       Promise.race([query, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 4 s')), 4_000))])
     try {
@@ -114,6 +116,7 @@ describePgbouncer('behind PgBouncer in transaction mode', () => {
       expect(results.filter((result) => result.status === 'rejected').length).toBeGreaterThan(0)
     } finally {
       await sql.end({ timeout: 0 })
+      await target.fresh.destroy()
     }
   })
 })
