@@ -118,7 +118,7 @@ describe('GET /oauth/{name}/authorize', () => {
     }
   })
 
-  it.each(['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'evil.example', '/ok\u0000', 'javascript:alert(1)'])('refuses redirect_to=%j with 400 (no open redirect)', async (target) => {
+  it.each(['//evil.example/x', '/..//evil.example/x', '/.//evil.example', 'https://evil.example/', '/\\evil.example', 'evil.example', '/ok\u0000', 'javascript:alert(1)'])('refuses redirect_to=%j with 400 (no open redirect)', async (target) => {
     const app = await appWith()
     const response = await app.inject({ method: 'GET', url: `/api/v1/auth/oauth/acme/authorize?redirect_to=${encodeURIComponent(target)}` })
     expect(response.statusCode, response.body).toBe(400)

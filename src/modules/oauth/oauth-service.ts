@@ -60,7 +60,9 @@ export function safeRedirectPath(value: string): string | undefined {
   const base = 'http://app.invalid'
   try {
     const url = new URL(value, base)
-    return url.origin === base ? `${url.pathname}${url.search}` : undefined
+    // Dot segments can fold into a scheme-relative path (`/..//evil.example` becomes `//evil.example`).
+    if (url.origin !== base || url.pathname.startsWith('//')) return undefined
+    return `${url.pathname}${url.search}`
   } catch {
     return undefined
   }
