@@ -269,7 +269,8 @@ async function runMode(mode, bareUrl, seed, credentials) {
       const apiKey = (await keyResponse.json()).key
       const step = (row) => {
         rows.push(row)
-        console.log(`  ${row.scenario}: ${row.skipped ? `skipped: ${row.skipped}` : `${row.rps ?? '-'} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.failed} failed`}`)
+        const figures = `${row.rps ?? '-'} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.failed} failed${row.note ? ` (${row.note})` : ''}`
+        console.log(`  ${row.scenario}: ${row.skipped ? `skipped: ${row.skipped}` : figures}`)
       }
 
       const bareBefore = await measure('bare node:http hello (before)', { url: bareUrl })
@@ -353,7 +354,8 @@ function table(result) {
       ? `| ${row.scenario} | skipped: ${row.skipped} | | | | |`
       : `| ${row.scenario} | ${row.rps ?? '-'} | ${row.p50 ?? '-'} | ${row.p99 ?? '-'} | ${row.rps ? (row.rps / result.bare_rps).toFixed(2) : '-'} | ${row.failed ?? '-'} |`,
   )
-  return [header, ...lines, '', `× bare is against the mean of the two bare runs: ${result.bare_rps} req/s.`].join('\n')
+  const notes = result.rows.filter((row) => row.note).map((row) => `${row.scenario}: ${row.note}.`)
+  return [header, ...lines, '', `× bare is against the mean of the two bare runs: ${result.bare_rps} req/s.`, ...notes].join('\n')
 }
 
 /** Each target: met only when measured, without failed requests, and within its bound. */
