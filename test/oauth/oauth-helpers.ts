@@ -37,6 +37,8 @@ export async function walk(app: App, provider: string, authorizeUrl: string, rew
  * the starting browser would.
  */
 const bindings = new Map<string, string>()
+/** The same cookie by the exchange code the callback answered with: the console's page trades it from that browser. */
+const codeBindings = new Map<string, string>()
 
 function remember(response: { headers: Record<string, unknown> }, authorizeUrl: string): void {
   const header = response.headers['set-cookie']
@@ -52,7 +54,9 @@ export async function land(app: App, back: URL, options: { browser?: 'same' | 'o
   expect(response.statusCode, response.body).toBe(302)
   const location = new URL(String(response.headers.location), PUBLIC_URL)
   expect(location.pathname).toBe('/oauth/callback')
-  return { url: location, code: location.searchParams.get('code'), error: location.searchParams.get('error') }
+  const code = location.searchParams.get('code')
+  if (code && cookie) codeBindings.set(code, cookie)
+  return { url: location, code, error: location.searchParams.get('error') }
 }
 
 /** GET /oauth/{provider}/authorize: the provider URL it redirects to. */
@@ -72,8 +76,10 @@ export async function startLink(app: App, provider: string, headers: Record<stri
   return response
 }
 
-export async function exchange(app: App, code: string) {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/oauth/exchange', payload: { code } })
+/** POST /oauth/exchange from the browser that signed in; `browser: 'other'` sends it without that browser's cookie. */
+export async function exchange(app: App, code: string, options: { browser?: 'same' | 'other' } = {}) {
+  const cookie = options.browser === 'other' ? undefined : codeBindings.get(code)
+  return app.inject({ method: 'POST', url: '/api/v1/auth/oauth/exchange', payload: { code }, headers: cookie ? { cookie } : {} })
 }
 
 /** The newest audit entries of one action, newest first. */

@@ -397,6 +397,18 @@ describe('POST /oauth/exchange', () => {
     expect((await exchange(app, 'nonsense')).json().code).toBe('invalid_oauth_code')
   })
 
+  it('trades a code only from the browser that signed in: a code sent to someone else signs nobody in', async () => {
+    const app = await appWith()
+    const landing = await signInAs(app, account())
+    // Login CSRF: the attacker copies the code of their own sign-in into a link for the victim.
+    const elsewhere = await exchange(app, landing.code!, { browser: 'other' })
+    expect(elsewhere.statusCode).toBe(400)
+    expect(elsewhere.json().code).toBe('invalid_oauth_code')
+    expect(elsewhere.json().access_token).toBeUndefined()
+    // Single use holds for the refused attempt too.
+    expect((await exchange(app, landing.code!)).statusCode).toBe(400)
+  })
+
   it('puts no token in any URL: the landing carries only a one-time code', async () => {
     const app = await appWith()
     const landing = await signInAs(app, account())

@@ -138,7 +138,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Union([TokenPair, Challenge]), 400: ErrorDetail, 403: ErrorDetail },
       },
     },
-    async (request) => app.oauth.exchange(request.body.code, client(request)),
+    async (request) => app.oauth.exchange(request.body.code, bindingOf(request), client(request)),
   )
 
   app.post(

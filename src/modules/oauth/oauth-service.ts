@@ -33,6 +33,11 @@ interface PendingExchange {
   provider: string
   /** The provider asserted MFA and OAUTH_TRUST_PROVIDER_MFA is on: the account's own 2FA is not asked. */
   mfaTrusted: boolean
+  /**
+   * The starting browser's binding (SHA-256), checked again at the exchange: a code copied out of
+   * someone's own sign-in and sent to a victim must not sign the victim into that account.
+   */
+  binding: string
 }
 
 export interface OAuthServiceDeps {
@@ -310,7 +315,12 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         if (!user.isActive) throw new ProviderFailure('inactive_user', 'This account is disabled')
         if (config.requireEmailVerification && !user.emailVerified) throw new ProviderFailure('email_not_verified', 'Verify your email address before signing in')
         const code = randomToken(32)
-        const exchange: PendingExchange = { userId: user.id, provider: name, mfaTrusted: settings.trustProviderMfa && profile.amr.includes('mfa') }
+        const exchange: PendingExchange = {
+          userId: user.id,
+          provider: name,
+          mfaTrusted: settings.trustProviderMfa && profile.amr.includes('mfa'),
+          binding: pending.binding,
+        }
         await cache.set(exchangeKey(code), exchange, OAUTH_TTL_SECONDS)
         return `${CALLBACK_PAGE}?${new URLSearchParams({ code, next })}`
       } catch (error) {
@@ -320,9 +330,13 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     },
 
     /** Trades the one-time code for the session's tokens, or for the 2FA step when the account has it. */
-    async exchange(code: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+    async exchange(code: string, binding: string | undefined, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
       const pending = await take<PendingExchange>(exchangeKey(code))
       if (!pending) throw new Errors.InvalidOAuthCode()
+      if (!binding || !safeEqual(sha256(binding), pending.binding)) {
+        await audit.record({ action: 'auth.oauth_failed', actorId: null, targetId: pending.userId, ip: client.ip, details: { provider: pending.provider, reason: 'browser_mismatch', step: 'exchange' } })
+        throw new Errors.InvalidOAuthCode()
+      }
       const user = await users.findById(pending.userId)
       if (!user) throw new Errors.InvalidOAuthCode()
       if (!user.isActive) throw new Errors.InactiveUser()
