@@ -85,6 +85,29 @@ describe('email sign-in', () => {
     expect(left).toEqual([])
   })
 
+  it('caps wrong codes per address across mails (TWO_FA_FAILURES_PER_ACCOUNT), an unknown address alike', async () => {
+    const app = await context.buildApp({ TWO_FA_FAILURES_PER_ACCOUNT: '7', RATE_LIMIT_ENABLED: 'true', AUTH_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_MINUTE: '100000' })
+    const user = await createUser(app)
+    await requestLogin(app, user.email)
+    const first = await waitForMail(app, user.email, { subject: SUBJECT })
+    for (let index = 0; index < 5; index += 1) await verify(app, { email: user.email, code: wrongCode(codeFrom(first)) })
+    // A new mail starts new tries for its own code, but not a new budget for the address.
+    await requestLogin(app, user.email)
+    const second = await waitForMail(app, user.email, { subject: SUBJECT, exclude: [first.id] })
+    const code = codeFrom(second)
+    for (let index = 0; index < 2; index += 1) expect((await verify(app, { email: user.email, code: wrongCode(code) })).statusCode).toBe(400)
+    const locked = await verify(app, { email: user.email, code })
+    expect(locked.statusCode).toBe(429)
+    expect(locked.headers['retry-after']).toEqual(expect.any(String))
+    // The link of that mail still works: the cap is on guessing codes.
+    expect((await verify(app, { token: tokenFrom(second) })).statusCode).toBe(200)
+
+    const unknown = 'nobody-here@example.com'
+    const answers: number[] = []
+    for (let index = 0; index < 8; index += 1) answers.push((await verify(app, { email: unknown, code: '123456' })).statusCode)
+    expect(answers).toEqual([400, 400, 400, 400, 400, 400, 400, 429])
+  })
+
   it('expires after ten minutes', async () => {
     const clock = controllableClock()
     const app = await context.buildApp({}, { now: clock.now })

@@ -78,6 +78,19 @@ export function createAttemptLimits(counters: Counters, config: Config, hooks: {
       return { succeeded: () => counters.release(key) }
     },
 
+    /**
+     * One emailed sign-in code for an address, across every mail sent to it: each new mail starts its own
+     * five tries, so without this cap a guesser would get five more per mail. Keyed by the address as
+     * typed, so an unknown address is limited the same way and the 429 tells nothing.
+     */
+    async reserveEmailCode(address: string): Promise<Reservation> {
+      if (!enabled) return NO_RESERVATION
+      const key = `rl:email-code:${sha256(address.trim().toLowerCase())}`
+      const result = await reserve(key, config.twoFaFailuresPerAccount, SECOND_FACTOR_WINDOW_SECONDS)
+      if (!result.ok) throw tooManyRequests('Too many wrong sign-in codes for this address; try again later', result.ttl, 'email_code_account')
+      return { succeeded: () => counters.release(key) }
+    },
+
     /** Whether this lock of the account's second factor is the first in its window (to mail the owner once). */
     async firstSecondFactorLock(userId: number): Promise<boolean> {
       const { count } = await counters.hit(`rl:2fa-locked:${userId}`, SECOND_FACTOR_WINDOW_SECONDS)

@@ -103,6 +103,7 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
 
     async verifyCode(email: string, code: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
       assertEnabled()
+      const reservation = await limits.reserveEmailCode(email)
       const user = await users.findByEmail(email)
       const invalid = () => new Errors.InvalidCode('Invalid or expired sign-in code; ask for a new email')
       if (!user) {
@@ -124,6 +125,7 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         await audit.record({ action: 'auth.email_login_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { attempts } })
         throw attempts >= EMAIL_LOGIN_MAX_ATTEMPTS ? new Errors.InvalidCode('Too many wrong codes; ask for a new email') : invalid()
       }
+      await reservation.succeeded()
       return finish(userId, 'email_code', client)
     },
   }
