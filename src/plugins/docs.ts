@@ -71,6 +71,7 @@ export default fp(
         },
         tags: [
           { name: 'auth', description: 'Registration, login, tokens, 2FA, email verification, password reset, re-authentication' },
+          { name: 'passkeys', description: 'Passkeys (WebAuthn): register, list, rename, remove, and sign in with one' },
           { name: 'sessions', description: 'Where you are signed in, and signing sessions out' },
           { name: 'users', description: 'Profiles and user management' },
           { name: 'api-keys', description: 'Personal API keys' },
