@@ -176,6 +176,37 @@ describe('own email change with a fresh session', () => {
     expect(await me(app, user.headers)).toMatchObject({ email: user.email, pending_email: null })
   })
 
+  it.each([
+    ['logout-all', (user: SignedInUser) => call(app, 'POST', '/api/v1/auth/logout-all', { headers: user.headers })],
+    [
+      'a password change',
+      (user: SignedInUser) =>
+        call(app, 'POST', '/api/v1/users/me/password', { headers: user.headers, payload: { current_password: user.password, new_password: 'Another-horse-battery-77' } }),
+    ],
+    [
+      'a password reset',
+      async (user: SignedInUser) => {
+        const seen = await mailIds(app, user.email)
+        await forgotPassword(app, user.email)
+        const token = tokenFrom(await waitForMail(app, user.email, { subject: RESET_PASSWORD_SUBJECT, exclude: seen }))
+        return call(app, 'POST', '/api/v1/auth/reset-password', { payload: { token, new_password: 'Another-horse-battery-77' } })
+      },
+    ],
+  ])('is cancelled by %s: an intruder’s pending address cannot take the account back afterwards', async (_name, takeBack) => {
+    const user = await signedInUser(app)
+    const target = attackerAddress()
+    expect((await changeEmail(app, user.id, user.headers, { email: target })).statusCode).toBe(200)
+    const token = tokenFrom(await waitForMail(app, target, { subject: CONFIRM_NEW_SUBJECT }))
+
+    const response = await takeBack(user)
+    expect(response.statusCode, response.body).toBe(200)
+    expect((await verifyEmail(app, token)).statusCode).toBe(400)
+    const signedIn = await loginAs(app, { username: user.username, password: user.password }).catch(() =>
+      loginAs(app, { username: user.username, password: 'Another-horse-battery-77' }),
+    )
+    expect(await me(app, authHeader(signedIn.access_token))).toMatchObject({ email: user.email, pending_email: null })
+  })
+
   it('cannot be cancelled with an API key, through DELETE /me/pending-email nor by sending the current address back', async () => {
     const user = await signedInUser(app)
     const { key } = await createApiKey(app, user.headers)

@@ -9,6 +9,7 @@ import type { AuditRepository } from '../audit/audit-repository.js'
 import type { SessionsService } from '../sessions/sessions-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { accountKeyOf, type AttemptLimits } from './attempt-limits.js'
+import { createOneTimeTokensRepository } from './one-time-tokens-repository.js'
 import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
 import type { AccessTokens } from './tokens.js'
 
@@ -141,6 +142,15 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   /** Revokes every API key of the user in `tx`; returns the cache clean-up to run after commit. */
   const revokeApiKeys = (userId: number, reason: string, client: ClientInfo, tx: Db) => deps.apiKeys.revokeAllForUser(userId, reason, client.ip, tx)
+  const oneTimeTokens = createOneTimeTokensRepository(db)
+  /**
+   * A pending email change may be an intruder's (asked for with a stolen fresh token): whatever makes
+   * the owner take the account back cancels it, or its link would hand the account over afterwards.
+   */
+  const cancelPendingEmail = async (userId: number, tx: Db) => {
+    await users.patch(userId, { pendingEmail: null }, tx)
+    await oneTimeTokens.removePurpose(userId, 'change_email', tx)
+  }
 
   return {
     completeLogin,
@@ -242,6 +252,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await deps.sessions.endAll(userId, 'logout_all', tx, { ip: client.ip })
         await users.revokeAccessTokens(userId, tx)
         await audit.record({ action: 'auth.logout_all', actorId: userId, targetId: userId, ip: client.ip }, tx)
+        await cancelPendingEmail(userId, tx)
         return revokeApiKeys(userId, 'logout_all', client, tx)
       })
       await Promise.all([deps.invalidateUser(userId), dropCachedKeys()])
@@ -264,6 +275,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await users.patch(userId, { passwordHash, hasPassword: true }, tx)
         await users.revokeAccessTokens(userId, tx)
         await deps.sessions.endAll(userId, 'password_change', tx, { keepId: sessionId, ip: client.ip })
+        await cancelPendingEmail(userId, tx)
         await audit.record({ action: 'user.password_change', actorId: userId, targetId: userId, ip: client.ip }, tx)
         return users.findById(userId, tx)
       })
@@ -294,6 +306,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds), hasPassword: true }, tx)
       await users.revokeAccessTokens(userId, tx)
       await deps.sessions.endAll(userId, 'password_reset', tx, { ip: client.ip })
+      await cancelPendingEmail(userId, tx)
       await audit.record({ action: 'user.password_reset', actorId: userId, targetId: userId, ip: client.ip }, tx)
       const dropCachedKeys = await revokeApiKeys(userId, 'password_reset', client, tx)
       return { user, dropCachedKeys }
