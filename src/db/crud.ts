@@ -1,6 +1,14 @@
-import { asc, count, eq, type SQL } from 'drizzle-orm'
+import { asc, count, eq, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable, TableConfig } from 'drizzle-orm/pg-core'
 import type { Db } from './database.js'
+
+/** The row a selection of columns reads: nullable columns may be null. */
+type ColumnValues<TColumns extends Record<string, PgColumn>> = {
+  [K in keyof TColumns]: TColumns[K]['_']['notNull'] extends true ? TColumns[K]['_']['data'] : TColumns[K]['_']['data'] | null
+}
+
+/** The page's rows carry the total under a name no column can have. */
+const TOTAL = '__total'
 
 type TableWithId = PgTable<TableConfig> & { id: PgColumn }
 
@@ -21,24 +29,46 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
   // Drizzle's builders are typed per concrete table; the generic table needs these narrow casts.
   const anyTable = table as unknown as PgTable<TableConfig> & { id: PgColumn }
 
+  async function listColumns<TColumns extends Record<string, PgColumn>>(options: ListOptions, columns: TColumns | typeof anyTable, tx: Db) {
+    const fields = (columns === anyTable ? getTableColumns(anyTable) : columns) as Record<string, PgColumn>
+    const rows = await tx
+      .select({ ...fields, [TOTAL]: sql<number>`(select count(*) from ${anyTable} where ${options.where ?? sql`true`})`.mapWith(Number) })
+      .from(anyTable)
+      .where(options.where)
+      .orderBy(options.orderBy ?? asc(anyTable.id))
+      .offset(options.skip)
+      .limit(options.limit)
+    if (rows.length === 0) {
+      if (options.skip === 0) return { items: [], total: 0 }
+      const totals = await tx.select({ total: count() }).from(anyTable).where(options.where)
+      return { items: [], total: totals[0]?.total ?? 0 }
+    }
+    const total = (rows[0] as Record<string, unknown>)[TOTAL] as number
+    const items = rows.map((row) => {
+      const { [TOTAL]: _total, ...item } = row as Record<string, unknown>
+      return item
+    })
+    return { items: items as ColumnValues<TColumns>[], total }
+  }
+
   return {
     async findById(id: number, tx: Db = db): Promise<Row | undefined> {
       const rows = await tx.select().from(anyTable).where(eq(anyTable.id, id)).limit(1)
       return rows[0] as Row | undefined
     },
 
+    /**
+     * A page and the total it is part of, in one round trip: the total is an uncounted scalar subquery
+     * PostgreSQL evaluates once. A page past the end has no row to carry the total, so only then a
+     * second statement counts.
+     */
     async list(options: ListOptions, tx: Db = db): Promise<{ items: Row[]; total: number }> {
-      const [items, totals] = await Promise.all([
-        tx
-          .select()
-          .from(anyTable)
-          .where(options.where)
-          .orderBy(options.orderBy ?? asc(anyTable.id))
-          .offset(options.skip)
-          .limit(options.limit),
-        tx.select({ total: count() }).from(anyTable).where(options.where),
-      ])
-      return { items: items as Row[], total: totals[0]?.total ?? 0 }
+      return listColumns(options, anyTable as never, tx) as Promise<{ items: Row[]; total: number }>
+    },
+
+    /** As `list`, reading only `columns`: a list that shows public fields need not fetch secrets. */
+    async listColumns<TColumns extends Record<string, PgColumn>>(columns: TColumns, options: ListOptions, tx: Db = db) {
+      return listColumns(options, columns, tx)
     },
 
     async create(values: Insert, tx: Db = db): Promise<Row> {

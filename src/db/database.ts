@@ -6,6 +6,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { tracePostgres } from '../observability/db-tracing.js'
 import { startEmbeddedServer } from './embedded-server.js'
+import { preparedStatements } from './prepared-statements.js'
 import * as schema from './schema.js'
 
 export type Schema = typeof schema
@@ -109,9 +110,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       connection: startup(prepare),
     })
     const target = new URL(url)
+    const prepared = preparedStatements(client)
     const queries = options.tracing
-      ? tracePostgres(client, { system: 'postgresql', database: target.pathname.slice(1) || 'postgres', host: target.hostname, port: Number(target.port || 5432) })
-      : client
+      ? tracePostgres(prepared, { system: 'postgresql', database: target.pathname.slice(1) || 'postgres', host: target.hostname, port: Number(target.port || 5432) })
+      : prepared
     const db = drizzlePostgres(queries, { schema }) as unknown as Db
     return {
       db,
@@ -155,7 +157,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     idle_timeout: 0,
     onnotice: () => {},
   })
-  const queries = options.tracing ? tracePostgres(client, { system: 'postgresql', database: 'pglite' }) : client
+  const prepared = preparedStatements(client)
+  const queries = options.tracing ? tracePostgres(prepared, { system: 'postgresql', database: 'pglite' }) : prepared
   const db = drizzlePostgres(queries, { schema }) as unknown as Db
   return {
     db,

@@ -118,6 +118,16 @@ describe('GET /users/ (list)', () => {
     expect(seen).toEqual(created.map((user) => user.id).sort((a, b) => a - b))
   })
 
+  it('gives the total with a page past the end and with no match at all', async () => {
+    const admin = await signedInUser(app, 'admin')
+    const { tag } = await tagged(3)
+    // The page and its total come from one statement; a page with no row has nothing to carry the total.
+    const past = (await get(`/api/v1/users/?search=${tag}&limit=2&skip=10`, admin.headers)).json() as UserPage
+    expect(past).toEqual({ items: [], total: 3, skip: 10, limit: 2 })
+    const none = (await get(`/api/v1/users/?search=${tag}-nobody`, admin.headers)).json() as UserPage
+    expect(none).toMatchObject({ items: [], total: 0 })
+  })
+
   it('searches username, email, first and last name', async () => {
     const admin = await signedInUser(app, 'admin')
     const lastName = uniqueName('Last')

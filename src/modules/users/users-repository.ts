@@ -1,4 +1,4 @@
-import { and, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, getTableColumns, ilike, or, sql, type SQL } from 'drizzle-orm'
 import { createCrudRepository } from '../../db/crud.js'
 import type { Db } from '../../db/database.js'
 import { users, type NewUserRow, type Role, type UserRow } from '../../db/schema.js'
@@ -17,6 +17,9 @@ function likePattern(term: string): string {
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase()
 }
+
+const { passwordHash: _hash, totpSecret: _totp, totpPendingSecret: _pending, totpLastStep: _step, tokenVersion: _version, ...LISTED_COLUMNS } =
+  getTableColumns(users)
 
 export function createUsersRepository(db: Db) {
   const crud = createCrudRepository(db, users)
@@ -89,8 +92,9 @@ export function createUsersRepository(db: Db) {
         .where(eq(users.id, id))
     },
 
+    /** A page of users without their secrets: a list shows public fields, so it never reads a hash. */
     async search(filters: UserFilters, page: { skip: number; limit: number }, tx: Db = db) {
-      return crud.list({ ...page, where: filtersToSql(filters) }, tx)
+      return crud.listColumns(LISTED_COLUMNS, { ...page, where: filtersToSql(filters) }, tx)
     },
 
     /**

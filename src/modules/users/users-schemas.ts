@@ -105,7 +105,7 @@ function isoDate(value: Date | string): string {
 }
 
 /** Accepts a full row or the cached principal: only public columns are read. */
-export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep'>): UserPublic {
+export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep' | 'tokenVersion'>): UserPublic {
   return {
     id: user.id,
     username: user.username,
