@@ -144,6 +144,12 @@ export const apiKeys = pgTable(
     prefix: varchar('prefix', { length: 16 }).notNull(),
     keyHash: varchar('key_hash', { length: 64 }).notNull(),
     scopes: text('scopes').array().notNull(),
+    /**
+     * The session that created the key: revoking that session as compromised (signing it out from the
+     * sessions list, a password change, a reused refresh token) revokes the key with it. Null for keys
+     * made before it was recorded, and once the session row is deleted.
+     */
+    sessionId: uuid('session_id').references(() => sessions.id, { onDelete: 'set null' }),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),

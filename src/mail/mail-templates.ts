@@ -30,6 +30,7 @@ import { join } from 'node:path'
  * - new-sign-in: username, time, device, ip, link
  * - account-deleted: username
  * - email-login: username, link, code, expires_minutes
+ * - api-key-created: username, name, prefix (the visible start `cbs_…`, never the key), scopes, link
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -48,6 +49,7 @@ export const TEMPLATE_NAMES = [
   'new-sign-in',
   'account-deleted',
   'email-login',
+  'api-key-created',
 ] as const
 
 /**

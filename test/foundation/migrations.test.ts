@@ -35,12 +35,24 @@ async function tables(database: Database, schema = 'public'): Promise<string[]> 
   return rows.map((row) => row.table_name)
 }
 
+async function columns(database: Database, table: string): Promise<string[]> {
+  const result = await database.db.execute<{ column_name: string }>(
+    sql`select column_name from information_schema.columns where table_schema = 'public' and table_name = ${table} order by column_name`,
+  )
+  const rows = Array.isArray(result) ? result : (result as unknown as { rows: { column_name: string }[] }).rows
+  return rows.map((row) => row.column_name)
+}
+
 async function roundTrip(database: Database) {
   await database.migrate()
   expect(await tables(database)).toEqual(ALL_TABLES)
   // Applying again is a no-op, as it is on every start with AUTO_MIGRATE.
   await database.migrate()
   // Newest first: each down script undoes exactly its own migration.
+  expect(await columns(database, 'api_keys')).toContain('session_id')
+  expect(await rollbackLastMigration(database.db)).toBe('0003_api_key_sessions')
+  expect(await tables(database)).toEqual(ALL_TABLES)
+  expect(await columns(database, 'api_keys')).not.toContain('session_id')
   expect(await rollbackLastMigration(database.db)).toBe('0002_passkeys_and_identities')
   expect(await tables(database)).toEqual(BEFORE_0002)
   expect(await rollbackLastMigration(database.db)).toBe('0001_accounts_and_sessions')

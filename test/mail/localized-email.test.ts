@@ -33,6 +33,9 @@ const SAMPLE_DATA = {
   time: '2026-01-02 03:04 UTC',
   device: 'Firefox on Linux',
   ip: '203.0.113.9',
+  name: 'deploy-bot',
+  prefix: 'cbs_0123456789ab',
+  scopes: 'read, write',
 }
 /**
  * A subject as the recipient reads it. Nodemailer sends a non-ASCII subject as RFC 2047 encoded words

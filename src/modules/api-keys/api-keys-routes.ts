@@ -54,7 +54,11 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.user.id,
         { name, expiresAt: expires_at ? new Date(expires_at) : undefined, scopes: scopes ?? ['read'] },
         request.ip,
+        // Recorded so that signing this session out as compromised revokes the key with it.
+        request.auth.sessionId,
       )
+      // A key made with a stolen session would otherwise go unnoticed: the owner is told (never the key itself).
+      await app.accountService.notifyApiKeyCreated(request.user, { name: row.name, prefix: `cbs_${row.prefix}`, scopes: row.scopes })
       return reply.code(201).send({ ...toPublic(row), key })
     },
   )

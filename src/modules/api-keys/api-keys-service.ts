@@ -60,7 +60,8 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
   }
 
   return {
-    async create(userId: number, input: { name: string; expiresAt?: Date | undefined; scopes: ApiKeyScope[] }, ip: string) {
+    /** Creates a key; `sessionId` is the session that asked, so revoking that session can revoke the key. */
+    async create(userId: number, input: { name: string; expiresAt?: Date | undefined; scopes: ApiKeyScope[] }, ip: string, sessionId?: string) {
       if (input.expiresAt && input.expiresAt.getTime() <= now().getTime()) throw fieldError('expires_at', 'expires_at must be in the future')
       const active = await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
       if (active.length >= MAX_KEYS_PER_USER) throw new Errors.Conflict(`At most ${MAX_KEYS_PER_USER} active API keys per user`)
@@ -71,7 +72,7 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
       const row = await db.transaction(async (tx) => {
         const [created] = await tx
           .insert(apiKeys)
-          .values({ userId, name: input.name, prefix, keyHash: sha256(key), scopes, expiresAt: input.expiresAt ?? null })
+          .values({ userId, name: input.name, prefix, keyHash: sha256(key), scopes, expiresAt: input.expiresAt ?? null, sessionId: sessionId ?? null })
           .returning()
         await audit.record({ action: 'api_key.create', actorId: userId, targetId: userId, ip, details: { api_key_id: created!.id, name: input.name, scopes } }, tx)
         return created!
@@ -109,6 +110,25 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
         .returning({ id: apiKeys.id, prefix: apiKeys.prefix })
       if (rows.length > 0) {
         await audit.record({ action: 'api_key.revoke_all', actorId: userId, targetId: userId, ip, details: { reason, api_key_ids: rows.map((row) => row.id) } }, tx)
+      }
+      return async () => {
+        await Promise.all(rows.map((row) => cache.delete(cacheKey(row.prefix)).catch(onError)))
+      }
+    },
+
+    /**
+     * Revokes the live keys that these sessions created, inside the caller's transaction (a session
+     * signed out as compromised). Returns what to run once that transaction has committed.
+     */
+    async revokeForSessions(userId: number, sessionIds: readonly string[], reason: string, ip: string | undefined, tx: Db = db): Promise<() => Promise<void>> {
+      if (sessionIds.length === 0) return async () => {}
+      const rows = await tx
+        .update(apiKeys)
+        .set({ revokedAt: now() })
+        .where(and(eq(apiKeys.userId, userId), inArray(apiKeys.sessionId, [...sessionIds]), isNull(apiKeys.revokedAt)))
+        .returning({ id: apiKeys.id, prefix: apiKeys.prefix, sessionId: apiKeys.sessionId })
+      for (const row of rows) {
+        await audit.record({ action: 'api_key.revoke', actorId: userId, targetId: userId, ip, details: { api_key_id: row.id, reason, session_id: row.sessionId } }, tx)
       }
       return async () => {
         await Promise.all(rows.map((row) => cache.delete(cacheKey(row.prefix)).catch(onError)))

@@ -36,7 +36,7 @@ export function createAccountService(deps: AccountServiceDeps) {
   const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
   // Notices go out unasked: capped per recipient like every mail, dropped silently over the cap.
-  type Notice = 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done'
+  type Notice = 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done' | 'api-key-created'
   const notice = async (to: string, template: Notice, data: Record<string, string>, language: string) => {
     if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
     await mailer.send({ to, template, data, language }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
@@ -112,6 +112,11 @@ export function createAccountService(deps: AccountServiceDeps) {
     /** Tells the old address that an administrator moved the account elsewhere. */
     async notifyEmailChangedByAdmin(user: Pick<UserRow, 'username' | 'language'>, oldEmail: string, newEmail: string): Promise<void> {
       await notice(oldEmail, 'email-changed-by-admin', { username: user.username, new_email: maskEmail(newEmail) }, user.language)
+    },
+
+    /** Tells the owner that an API key was made on their account: its name and visible prefix, never the key. */
+    async notifyApiKeyCreated(user: Pick<UserRow, 'email' | 'username' | 'language'>, key: { name: string; prefix: string; scopes: readonly string[] }): Promise<void> {
+      await notice(user.email, 'api-key-created', { username: user.username, name: key.name, prefix: key.prefix, scopes: key.scopes.join(', '), link: `${config.publicUrl}/security` }, user.language)
     },
 
     /** Confirms an address: a verification link, or the link that completes an email change. */

@@ -9,6 +9,7 @@ import type { AuditRepository } from '../audit/audit-repository.js'
 import type { SessionsService } from '../sessions/sessions-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { accountKeyOf, type AttemptLimits } from './attempt-limits.js'
+import { createAddressProofRepository } from './address-proof-repository.js'
 import { createOneTimeTokensRepository } from './one-time-tokens-repository.js'
 import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
 import type { AccessTokens } from './tokens.js'
@@ -107,17 +108,23 @@ export function createAuthService(deps: AuthServiceDeps) {
   }
 
   /**
-   * Whether a refresh token that lost its rotation is a retry of the client that just rotated it: within
-   * the grace window, and its successor not used yet (or still being written by the concurrent winner).
+   * Answers a refresh token that lost its rotation when it is a retry of the client that just rotated it
+   * (within the grace window, its successor not used yet): another pair of the same session, and the
+   * successor it replaces is revoked, so the session keeps one line of tokens, never two. The token's row
+   * is locked, and the winning rotation wrote it in one transaction: retries queue behind the winner and
+   * each sees the successor of the one before. Undefined when it is not a retry (a reuse).
    */
-  async function isRetry(tokenId: string, at: Date): Promise<boolean> {
+  async function answerRetry(tokenId: string, user: UserRow, session: SessionRow, client: ClientInfo, at: Date): Promise<TokenPair | undefined> {
     const graceMs = config.refreshReuseGraceSeconds * 1000
-    if (graceMs <= 0) return false
-    const row = await refreshTokens.findById(tokenId)
-    if (!row?.usedAt || row.revokedAt || at.getTime() - row.usedAt.getTime() > graceMs) return false
-    if (!row.replacedBy) return true
-    const successor = await refreshTokens.findById(row.replacedBy)
-    return successor !== undefined && successor.usedAt === null && successor.revokedAt === null
+    if (graceMs <= 0) return undefined
+    return db.transaction(async (tx) => {
+      const row = await refreshTokens.lockById(tokenId, tx)
+      if (!row?.usedAt || row.revokedAt || at.getTime() - row.usedAt.getTime() > graceMs) return undefined
+      // A successor already used means the other holder moved on: that is a reuse, not a retry.
+      if (row.replacedBy && !(await refreshTokens.revokeIfUnused(row.replacedBy, at, tx))) return undefined
+      await audit.record({ action: 'auth.refresh_retry', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { session_id: session.id } }, tx)
+      return issuePair(user, session, client, tx, row.id)
+    })
   }
 
   /**
@@ -151,9 +158,92 @@ export function createAuthService(deps: AuthServiceDeps) {
     await users.patch(userId, { pendingEmail: null }, tx)
     await oneTimeTokens.removePurpose(userId, 'change_email', tx)
   }
+  const addressProofs = createAddressProofRepository(db)
+
+  /**
+   * The first proof that someone holds an unverified account's address (a mailed sign-in link or code,
+   * a password reset link). Anyone could have registered the address and set up ways in before it was
+   * proven (account pre-hijacking), so all of them end here: sessions and their tokens, access tokens,
+   * API keys, passkeys, linked identities, sign-ins waiting for a second factor, a pending 2FA setup or
+   * email change, and the password (replaced by one nobody knows, as for an account made by a sign-in
+   * provider). A turned-on second factor stays: dropping it would let whoever reads the mailbox past it.
+   * `reason` is recorded on the ended sessions and revoked keys. Returns the cache clean-up to run after commit.
+   */
+  async function endCredentialsBeforeAddressProof(
+    user: UserRow,
+    method: string,
+    reason: 'address_proven' | 'password_reset',
+    client: ClientInfo,
+    tx: Db,
+  ): Promise<() => Promise<void>> {
+    const hadPassword = user.hasPassword
+    await users.patch(
+      user.id,
+      { emailVerified: true, passwordHash: await hashPassword(randomToken(32), config.bcryptRounds), hasPassword: false, totpPendingSecret: null },
+      tx,
+    )
+    await users.revokeAccessTokens(user.id, tx)
+    const sessionIds = await deps.sessions.endAll(user.id, reason, tx, { ip: client.ip })
+    await cancelPendingEmail(user.id, tx)
+    await oneTimeTokens.removePurpose(user.id, 'enable_2fa', tx)
+    const removed = await addressProofs.removeSignInMeans(user.id, tx)
+    const dropCachedKeys = await revokeApiKeys(user.id, reason, client, tx)
+    await audit.record({ action: 'user.email_verified', actorId: user.id, targetId: user.id, ip: client.ip, details: { by: method } }, tx)
+    await audit.record(
+      {
+        action: 'auth.credentials_reset_on_address_proof',
+        actorId: user.id,
+        targetId: user.id,
+        ip: client.ip,
+        details: { by: method, had_password: hadPassword, sessions_ended: sessionIds.length, passkeys_removed: removed.passkeys, identities_removed: removed.identities },
+      },
+      tx,
+    )
+    return dropCachedKeys
+  }
 
   return {
     completeLogin,
+
+    /**
+     * Records that a mail sent to the user's address was used (`method`: `email_link`, `email_code`).
+     * For an account whose address was not verified yet this verifies it and ends every credential made
+     * before (see `endCredentialsBeforeAddressProof`). The user as it is now.
+     */
+    async proveAddress(userId: number, method: string, client: ClientInfo): Promise<UserRow> {
+      const result = await db.transaction(async (tx) => {
+        // Locked: a sign-in finishing at the same moment waits, then sees the account as the proof left it.
+        await addressProofs.lockUser(userId, tx)
+        const user = await users.findById(userId, tx)
+        if (!user || user.emailVerified) return { user, dropCachedKeys: undefined }
+        const dropCachedKeys = await endCredentialsBeforeAddressProof(user, method, 'address_proven', client, tx)
+        return { user: await users.findById(userId, tx), dropCachedKeys }
+      })
+      if (!result.user) throw new Errors.InvalidOrExpiredToken()
+      if (result.dropCachedKeys) await Promise.all([deps.invalidateUser(userId), result.dropCachedKeys()])
+      return result.user
+    },
+
+    /** Signs one of the user's sessions out as unwanted: its tokens end, and so do the API keys it created. */
+    async revokeSession(userId: number, sessionId: string, client: ClientInfo): Promise<boolean> {
+      const { ended, dropCachedKeys } = await db.transaction(async (tx) => {
+        const ended = await deps.sessions.end(sessionId, 'revoked', { userId, actorId: userId, ip: client.ip, tx })
+        return { ended, dropCachedKeys: ended ? await deps.apiKeys.revokeForSessions(userId, [sessionId], 'session_revoked', client.ip, tx) : undefined }
+      })
+      if (!ended) return false
+      await Promise.all([deps.invalidateUser(userId), dropCachedKeys?.()])
+      return true
+    },
+
+    /** "Sign out every other session": the caller's stays; the others end with the API keys they created. */
+    async endOtherSessions(userId: number, keepId: string, client: ClientInfo): Promise<string[]> {
+      const { ids, dropCachedKeys } = await db.transaction(async (tx) => {
+        const ids = await deps.sessions.endAll(userId, 'revoked', tx, { keepId, actorId: userId, ip: client.ip })
+        return { ids, dropCachedKeys: await deps.apiKeys.revokeForSessions(userId, ids, 'session_revoked', client.ip, tx) }
+      })
+      await Promise.all([deps.invalidateUser(userId), dropCachedKeys()])
+      return ids
+    },
 
     async provePassword(userId: number, password: string, client: ClientInfo): Promise<void> {
       await provePassword(await requireUser(userId), password, client)
@@ -190,22 +280,27 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!session || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
       const user = await users.findById(row.userId)
       if (!user?.isActive) throw new Errors.InvalidRefreshToken()
-      if (await refreshTokens.markUsed(row.id, at)) {
-        deps.sessions.touch(session.id, client)
+      // Used and replaced in one transaction: a concurrent retry waits on this row until the successor is recorded.
+      const rotated = await db.transaction(async (tx) => {
+        if (!(await refreshTokens.markUsed(row.id, at, tx))) return undefined
         // A refresh proves only possession of the token: the session keeps its last proof time.
-        return issuePair(user, session, client, db, row.id)
+        return issuePair(user, session, client, tx, row.id)
+      })
+      if (rotated) {
+        deps.sessions.touch(session.id, client)
+        return rotated
       }
-      if (await isRetry(row.id, at)) {
-        // The client lost the answer (or two tabs raced): another pair of the same session, not a second session.
-        await audit.record({ action: 'auth.refresh_retry', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { session_id: session.id } })
-        return issuePair(user, session, client, db, row.id)
-      }
-      // A rotated token came back: someone holds a copy. End the whole session for both holders.
-      await db.transaction(async (tx) => {
+      // The client lost the answer (or two tabs raced): another pair of the same session, not a second session.
+      const retried = await answerRetry(row.id, user, session, client, at)
+      if (retried) return retried
+      // A rotated token came back: someone holds a copy. End the whole session for both holders, and the
+      // API keys it created (a copy of its token could have minted them).
+      const dropCachedKeys = await db.transaction(async (tx) => {
         await deps.sessions.end(session.id, 'reuse', { actorId: row.userId, ip: client.ip, tx })
         await audit.record({ action: 'auth.refresh_reuse', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { family_id: row.familyId } }, tx)
+        return deps.apiKeys.revokeForSessions(row.userId, [session.id], 'reuse', client.ip, tx)
       })
-      await deps.invalidateUser(row.userId)
+      await Promise.all([deps.invalidateUser(row.userId), dropCachedKeys()])
       throw new Errors.InvalidRefreshToken()
     },
 
@@ -261,8 +356,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     /**
-     * Changes the password and ends every other session. The caller's session survives: its refresh
-     * token stays valid, and it gets a fresh access token since the old ones were just revoked.
+     * Changes the password and ends every other session, with the API keys those sessions created. The
+     * caller's session survives with a new line of tokens: its other refresh tokens are revoked (a copy
+     * of one, or a second line from a retried refresh, must not outlive the change), and the answer
+     * carries the new refresh token and an access token with the fresh proof.
      */
     async changePassword(userId: number, sessionId: string | undefined, current: string, next: string, client: ClientInfo) {
       const user = await requireUser(userId)
@@ -271,26 +368,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (problem) throw fieldError('new_password', problem)
       if (current === next) throw fieldError('new_password', 'New password must differ from the current one')
       const passwordHash = await hashPassword(next, config.bcryptRounds)
-      const updated = await db.transaction(async (tx) => {
+      const { updated, dropCachedKeys } = await db.transaction(async (tx) => {
         await users.patch(userId, { passwordHash, hasPassword: true }, tx)
         await users.revokeAccessTokens(userId, tx)
-        await deps.sessions.endAll(userId, 'password_change', tx, { keepId: sessionId, ip: client.ip })
+        const ended = await deps.sessions.endAll(userId, 'password_change', tx, { keepId: sessionId, ip: client.ip })
         await cancelPendingEmail(userId, tx)
         await audit.record({ action: 'user.password_change', actorId: userId, targetId: userId, ip: client.ip }, tx)
-        return users.findById(userId, tx)
+        const dropCachedKeys = await deps.apiKeys.revokeForSessions(userId, ended, 'password_change', client.ip, tx)
+        return { updated: await users.findById(userId, tx), dropCachedKeys }
       })
-      await deps.invalidateUser(userId)
+      await Promise.all([deps.invalidateUser(userId), dropCachedKeys()])
       await deps.notify(updated!, 'password-changed')
-      // The current password was just proven, so the new token carries a fresh proof time.
-      // The current password was just proven: the session records it, and its new token carries it.
+      // The current password was just proven: the session records it, and its new tokens carry it.
       const session = sessionId ? await deps.sessions.usable(sessionId, client) : undefined
       if (!session) throw new Errors.InvalidToken()
-      const authTime = await db.transaction((tx) => deps.sessions.recordProof(session.id, 'password', tx))
-      return {
-        access_token: tokens.issue(updated!, session.id, authTime, session.expiresAt),
-        token_type: 'bearer' as const,
-        expires_in: tokens.lifetime(session.expiresAt),
-      }
+      return db.transaction(async (tx) => {
+        await refreshTokens.revokeFamily(session.id, now(), tx)
+        const authTime = await deps.sessions.recordProof(session.id, 'password', tx)
+        return issuePair(updated!, { ...session, authTime }, client, tx)
+      })
     },
 
     /**
@@ -302,13 +398,19 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!user) throw new Errors.InvalidOrExpiredToken()
       const problem = passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
+      // The link was mailed to the address: for an unverified account this is the first proof of it,
+      // so whatever was set up before ends, passkeys and linked identities included.
+      const dropProofKeys = user.emailVerified ? undefined : await endCredentialsBeforeAddressProof(user, 'password_reset', 'password_reset', client, tx)
       // An account made by a sign-in provider gets its first usable password here.
       await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds), hasPassword: true }, tx)
       await users.revokeAccessTokens(userId, tx)
       await deps.sessions.endAll(userId, 'password_reset', tx, { ip: client.ip })
       await cancelPendingEmail(userId, tx)
       await audit.record({ action: 'user.password_reset', actorId: userId, targetId: userId, ip: client.ip }, tx)
-      const dropCachedKeys = await revokeApiKeys(userId, 'password_reset', client, tx)
+      const dropResetKeys = await revokeApiKeys(userId, 'password_reset', client, tx)
+      const dropCachedKeys = async () => {
+        await Promise.all([dropResetKeys(), dropProofKeys?.()])
+      }
       return { user, dropCachedKeys }
     },
   }

@@ -33,6 +33,22 @@ export function createRefreshTokensRepository(db: Db) {
       return rows.length === 1
     },
 
+    /** Reads a token and locks its row until the transaction ends: concurrent retries of it queue up. */
+    async lockById(id: string, tx: Db) {
+      const rows = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1).for('update')
+      return rows[0]
+    },
+
+    /** Revokes a token only while it is unused and unrevoked; whether it did. */
+    async revokeIfUnused(id: string, at: Date, tx: Db = db): Promise<boolean> {
+      const rows = await tx
+        .update(refreshTokens)
+        .set({ revokedAt: at })
+        .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)))
+        .returning({ id: refreshTokens.id })
+      return rows.length === 1
+    },
+
     async setReplacedBy(id: string, successorId: string, tx: Db = db) {
       await tx.update(refreshTokens).set({ replacedBy: successorId }).where(eq(refreshTokens.id, id))
     },

@@ -5,6 +5,7 @@ import { fieldError } from '../../lib/errors.js'
 import { ErrorDetail, Message } from '../../lib/schemas.js'
 import { Challenge, TokenPair } from '../auth/auth-routes.js'
 import type { ClientInfo } from '../auth/auth-service.js'
+import type { ClaimedEmailLogin } from './email-login-service.js'
 
 const client = (request: FastifyRequest): ClientInfo => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
 const Email = Type.String({ format: 'email', maxLength: 255 })
@@ -47,9 +48,14 @@ const emailLoginRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { token, email, code } = request.body
-      if (token !== undefined) return app.emailLogin.verifyToken(token, client(request))
-      if (email === undefined || code === undefined) throw fieldError(email === undefined ? 'email' : 'code', 'Send "token", or "email" and "code"')
-      return app.emailLogin.verifyCode(email, code, client(request))
+      let used: ClaimedEmailLogin
+      if (token !== undefined) used = await app.emailLogin.claimLink(token)
+      else if (email !== undefined && code !== undefined) used = await app.emailLogin.claimCode(email, code, client(request))
+      else throw fieldError(email === undefined ? 'email' : 'code', 'Send "token", or "email" and "code"')
+      // A mail sent to the address was used: that proves the address. For an account not verified yet
+      // it is the first proof, and every credential set up before it ends (account pre-hijacking).
+      const user = await app.authService.proveAddress(used.userId, used.method, client(request))
+      return app.emailLogin.finish(user, used.method, client(request))
     },
   )
 }

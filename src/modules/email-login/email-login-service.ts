@@ -10,6 +10,13 @@ import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-ser
 import type { UsersRepository } from '../users/users-repository.js'
 import type { EmailLoginRepository } from './email-login-repository.js'
 
+export type EmailLoginMethod = 'email_link' | 'email_code'
+/** A used link or code: whose it is and which of the two it was. */
+export interface ClaimedEmailLogin {
+  userId: number
+  method: EmailLoginMethod
+}
+
 export const EMAIL_LOGIN_TTL_MS = 10 * 60 * 1000
 export const EMAIL_LOGIN_MAX_ATTEMPTS = 5
 
@@ -61,23 +68,12 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
     })
   }
 
-  /** The sign-in that a used link or code opens: the 2FA step when 2FA is on, else the tokens. */
-  async function finish(userId: number, method: 'email_link' | 'email_code', client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+  /** The account a used link or code belongs to, while it may sign in. */
+  async function claimed(userId: number, method: EmailLoginMethod): Promise<ClaimedEmailLogin> {
     const user = await users.findById(userId)
     if (!user) throw new Errors.InvalidOrExpiredToken()
     if (!user.isActive) throw new Errors.InactiveUser()
-    let signedIn = user
-    if (!user.emailVerified) {
-      // Using a link or code mailed to the address proves the address, as a verification link would.
-      signedIn = await db.transaction(async (tx) => {
-        const row = await users.patch(user.id, { emailVerified: true }, tx)
-        await audit.record({ action: 'user.email_verified', actorId: user.id, targetId: user.id, ip: client.ip, details: { by: method } }, tx)
-        return row ?? user
-      })
-      await deps.invalidateUser(user.id)
-    }
-    if (signedIn.twoFaEnabled) return deps.startTwoFactor(signedIn, client, method)
-    return deps.completeLogin(signedIn, client, method)
+    return { userId, method }
   }
 
   return {
@@ -89,7 +85,12 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
       })
     },
 
-    async verifyToken(token: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+    /**
+     * Uses up the mail of this link. What follows is the caller's (the route's): using a mail sent to
+     * the address proves the address (auth-service `proveAddress`, which for an account not verified
+     * yet ends every credential set up before), then `finish` opens the sign-in.
+     */
+    async claimLink(token: string): Promise<ClaimedEmailLogin> {
       assertEnabled()
       const userId = await db.transaction(async (tx) => {
         const claimed = await emailLogins.claim(sha256(token), now(), tx)
@@ -98,10 +99,11 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         await emailLogins.removeAll(claimed, tx)
         return claimed
       })
-      return finish(userId, 'email_link', client)
+      return claimed(userId, 'email_link')
     },
 
-    async verifyCode(email: string, code: string, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+    /** Uses up the mail of this address and code (wrong codes counted per mail and per address); see `claimLink`. */
+    async claimCode(email: string, code: string, client: ClientInfo): Promise<ClaimedEmailLogin> {
       assertEnabled()
       const reservation = await limits.reserveEmailCode(email)
       const user = await users.findByEmail(email)
@@ -126,7 +128,15 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         throw attempts >= EMAIL_LOGIN_MAX_ATTEMPTS ? new Errors.InvalidCode('Too many wrong codes; ask for a new email') : invalid()
       }
       await reservation.succeeded()
-      return finish(userId, 'email_code', client)
+      return claimed(userId, 'email_code')
+    },
+
+    /** The sign-in a used link or code opens, once the address is proven: the 2FA step when 2FA is on, else the tokens. */
+    async finish(user: UserRow, method: EmailLoginMethod, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
+      if (!user.isActive) throw new Errors.InactiveUser()
+      if (!user.emailVerified) throw new Errors.InvalidOrExpiredToken()
+      if (user.twoFaEnabled) return deps.startTwoFactor(user, client, method)
+      return deps.completeLogin(user, client, method)
     },
   }
 }

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzl
 import type { Db } from '../../db/database.js'
 import { refreshTokens, sessions, type SessionRow } from '../../db/schema.js'
 
-export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'reuse' | 'expired' | 'password_change' | 'password_reset' | 'deactivated'
+export type EndReason = 'logout' | 'logout_all' | 'revoked' | 'reuse' | 'expired' | 'password_change' | 'password_reset' | 'deactivated' | 'address_proven'
 
 /** Sessions and the refresh tokens under them: ending a session revokes its tokens in the same statement group. */
 export function createSessionsRepository(db: Db) {

@@ -46,14 +46,14 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'deleteSession',
         tags: ['sessions'],
-        summary: 'Sign one of your sessions out: its tokens stop working at once and its sockets close',
+        summary: 'Sign one of your sessions out: its tokens stop working at once, its sockets close, and the API keys it created are revoked',
         params: SessionIdParams,
         response: { 204: Type.Null(), 404: ErrorDetail, 422: ErrorDetail },
       },
     },
     async (request, reply) => {
       // Someone else's session answers like a missing one: ids are not an oracle.
-      const ended = await app.sessions.end(request.params.id, 'revoked', { userId: request.user.id, actorId: request.user.id, ip: request.ip })
+      const ended = await app.authService.revokeSession(request.user.id, request.params.id, { ip: request.ip })
       if (!ended) throw new Errors.NotFound('Session not found')
       return reply.code(204).send(null)
     },
@@ -63,10 +63,15 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/',
     {
       config: { access: 'session' },
-      schema: { operationId: 'deleteOtherSessions', tags: ['sessions'], summary: 'Sign out every session but this one', response: { 204: Type.Null() } },
+      schema: {
+        operationId: 'deleteOtherSessions',
+        tags: ['sessions'],
+        summary: 'Sign out every session but this one (and revoke the API keys those sessions created)',
+        response: { 204: Type.Null() },
+      },
     },
     async (request, reply) => {
-      await app.sessions.endOthers(request.user.id, request.auth.sessionId!, request.ip)
+      await app.authService.endOtherSessions(request.user.id, request.auth.sessionId!, { ip: request.ip })
       return reply.code(204).send(null)
     },
   )

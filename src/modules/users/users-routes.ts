@@ -82,10 +82,16 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'changePassword',
         tags: ['users'],
-        summary: 'Change your password (ends your other sessions; your API keys stay)',
+        summary: 'Change your password (ends your other sessions and the API keys they created; this session gets new tokens)',
         body: ChangePasswordBody,
         response: {
-          200: Type.Object({ detail: Type.String(), access_token: Type.String(), token_type: Type.Literal('bearer'), expires_in: Type.Integer() }),
+          200: Type.Object({
+            detail: Type.String(),
+            access_token: Type.String(),
+            refresh_token: Type.String({ description: "This session's new refresh token: the ones it held before stop working" }),
+            token_type: Type.Literal('bearer'),
+            expires_in: Type.Integer(),
+          }),
           400: ErrorDetail,
           422: ErrorDetail,
         },
@@ -173,6 +179,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Moving one's own account to another address is how a stolen token becomes a takeover; withdrawing
       // a pending move is a session's decision too, never an API key's.
       if (isOwnEmailChange(request.user, request.params.user_id, request.body)) await app.requireFreshProof(request)
+      // An administrator moving someone else's account to another address decides where its password
+      // resets go: a recent proof too, so a stolen admin token or an admin's API key cannot.
+      else if (await app.usersService.changesAnotherUsersEmail(request.user, request.params.user_id, request.body)) await app.requireFreshProof(request)
       else if (touchesPendingEmail(request.user, request.params.user_id, request.body) && request.auth.method !== 'jwt') throw new Errors.SessionRequired()
       return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
     },

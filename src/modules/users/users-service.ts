@@ -159,6 +159,17 @@ export function createUsersService(deps: UsersServiceDeps) {
       )
     },
 
+    /**
+     * Whether this update would move another user's account to a new address: an administrator's change,
+     * which applies at once and decides where that account's password resets go (the route asks a fresh
+     * proof for it). False when the caller may not manage the user: the update refuses that on its own.
+     */
+    async changesAnotherUsersEmail(actor: Actor, userId: number, body: Pick<UpdateUserBody, 'email'>): Promise<boolean> {
+      if (actor.id === userId || body.email === undefined) return false
+      const target = await users.findById(userId)
+      return target !== undefined && canManage(actor, target) && body.email.toLowerCase() !== target.email.toLowerCase()
+    },
+
     async get(actor: Actor, userId: number): Promise<UserRow> {
       return loadTarget(actor, userId)
     },
