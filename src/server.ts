@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import pino from 'pino'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config/config.js'
-import { createDatabase } from './db/database.js'
+import { createDatabase, openDatabase } from './db/database.js'
 import { startTracing, stopTracing } from './observability/tracing.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
@@ -25,11 +25,15 @@ function readConfig(): Config {
 async function startWorker(config: Config): Promise<void> {
   // Tracing patches http and ioredis as they load, so the app is imported only after it started.
   if (config.tracing) await startTracing(environment)
+  // The database opens (the embedded one on its own thread) while the app's modules load: most of a
+  // start's time is one or the other, and they need not wait for each other.
+  const opening = openDatabase(config)
+  opening.catch(() => {})
   const { buildApp } = await import('./app.js')
   const pretty = config.debug && process.stdout.isTTY
   // Asynchronous stdout: under load, lines queued while a write is in flight go out together.
   const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false })
-  const app = await buildApp({ config, prettyLogs: pretty, ...(logStream ? { logger: logStream } : {}) })
+  const app = await buildApp({ config, prettyLogs: pretty, openingDatabase: opening, ...(logStream ? { logger: logStream } : {}) })
   app.addHook('onClose', async () => {
     await stopTracing().catch((error: unknown) => app.log.warn({ err: error }, 'could not flush traces'))
     logStream?.flushSync()

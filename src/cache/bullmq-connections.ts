@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis'
-import { createRedisClient, hashTag, type RedisClient, type RedisTarget } from './redis-client.js'
+import { createRedisClient, type RedisClient } from './redis-client.js'
+import { hashTag, type RedisTarget } from './redis-target.js'
 
 export interface QueueConnectionOptions {
   target: RedisTarget

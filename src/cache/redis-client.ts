@@ -1,26 +1,8 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { RedisTarget } from './redis-target.js'
 
 /** One Redis server or a Redis Cluster: every Redis user in the app takes either. */
 export type RedisClient = Redis | Cluster
-
-/** Where Redis is. `clusterNodes` (seed `host:port`s) selects a cluster; `url` then gives credentials and TLS. */
-export interface RedisTarget {
-  readonly url: string
-  readonly clusterNodes?: readonly string[] | undefined
-}
-
-/** The Redis target of a parsed configuration, or undefined when the app runs on in-process stores. */
-export function redisTarget(config: { readonly redisUrl: string | undefined; readonly redisClusterNodes: readonly string[] | undefined }): RedisTarget | undefined {
-  return config.redisUrl === undefined ? undefined : { url: config.redisUrl, clusterNodes: config.redisClusterNodes }
-}
-
-/**
- * Keys one Lua script or MULTI touches together must hash to one slot in a cluster. A `{tag}` makes
- * Redis hash only the tag, so `{carbelsad}:mail:1` and `{carbelsad}:mail:2` always share a slot.
- */
-export function hashTag(value: string): string {
-  return `{${value.replace(/[{}]/g, '')}}`
-}
 
 function splitNode(node: string): { host: string; port: number } {
   const colon = node.lastIndexOf(':')

@@ -4,6 +4,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import type { Config } from '../config/config.js'
 import { tracePostgres } from '../observability/db-tracing.js'
 import { startEmbeddedServer } from './embedded-server.js'
 import { preparedStatements } from './prepared-statements.js'
@@ -84,6 +85,19 @@ async function timedPing(db: Db, timeoutMs: number): Promise<number> {
   const started = performance.now()
   await withTimeout(db.execute(sql`select 1`), timeoutMs, 'database')
   return Math.round((performance.now() - started) * 100) / 100
+}
+
+/** The app's database, as its configuration describes it. */
+export function openDatabase(config: Config): Promise<Database> {
+  return createDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    timeoutSeconds: config.databaseTimeoutSeconds,
+    tracing: config.tracing,
+    prepare: config.databasePrepare,
+    migrationUrl: config.databaseMigrationUrl,
+  })
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import nodemailer, { type NodemailerError, type SMTPTransportOptions, type Transporter } from 'nodemailer'
-import { createQueueConnections } from '../cache/bullmq-connections.js'
-import { redisTarget, type RedisTarget } from '../cache/redis-client.js'
+import { redisTarget, type RedisTarget } from '../cache/redis-target.js'
 import type { Config } from '../config/config.js'
 import { Errors } from '../lib/errors.js'
 import { loadTemplates, renderTemplate, resolveEmailLanguage, type EmailLanguage, type TemplateData, type TemplateName } from './mail-templates.js'
@@ -327,8 +325,27 @@ const BACKOFF_TYPE = 'capped-exponential'
 // ioredis states between losing a connection and the next attempt to restore it.
 const LOST_CONNECTION = new Set(['reconnecting', 'close', 'end'])
 
-/** BullMQ in this process: jobs live in Redis, so what is queued or waiting for a retry survives a restart. */
-function createRedisQueue({ target, keyPrefix, retry, handlers, logger }: RedisQueueOptions): DeliveryQueue {
+/**
+ * BullMQ in this process: jobs live in Redis, so what is queued or waiting for a retry survives a restart.
+ * BullMQ and ioredis are loaded only here, where a queue runs: the embedded default never pays for them.
+ */
+function createRedisQueue(options: RedisQueueOptions): DeliveryQueue {
+  const started = Promise.all([import('bullmq'), import('../cache/bullmq-connections.js')]).then(([bullmq, { createQueueConnections }]) =>
+    startRedisQueue(bullmq, createQueueConnections, options),
+  )
+  // A failure to start is reported by the first enqueue or close, not as an unhandled rejection.
+  started.catch(() => {})
+  return {
+    enqueue: async (envelope) => (await started).enqueue(envelope),
+    close: async () => (await started).close(),
+  }
+}
+
+function startRedisQueue(
+  { Queue, UnrecoverableError, Worker }: typeof import('bullmq'),
+  createQueueConnections: typeof import('../cache/bullmq-connections.js').createQueueConnections,
+  { target, keyPrefix, retry, handlers, logger }: RedisQueueOptions,
+): DeliveryQueue {
   let lastErrorLog = 0
   const reportError = (error: Error) => {
     // ioredis reports every reconnect attempt; one line every few seconds is enough.

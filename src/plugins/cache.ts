@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Cache } from '../cache/cache.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
-import { createRedisCache } from '../cache/redis-cache.js'
 import type { Config } from '../config/config.js'
 
 declare module 'fastify' {
@@ -14,8 +13,9 @@ declare module 'fastify' {
 export default fp(
   async function cachePlugin(app: FastifyInstance, { config }: { config: Config }) {
     let lastErrorLog = 0
+    // ioredis is loaded only by an app that uses Redis.
     const cache = config.redisUrl
-      ? await createRedisCache({
+      ? await (await import('../cache/redis-cache.js')).createRedisCache({
           url: config.redisUrl,
           clusterNodes: config.redisClusterNodes,
           keyPrefix: config.redisKeyPrefix,

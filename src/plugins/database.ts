@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
-import { createDatabase, type Database, type Db } from '../db/database.js'
+import { openDatabase, type Database, type Db } from '../db/database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,22 +14,14 @@ export interface DatabasePluginOptions {
   config: Config
   /** An already open database (tests, scripts); the plugin then leaves closing it to the owner. */
   database?: Database | undefined
+  /** A database the server began opening before building the app; the app owns it and closes it. */
+  opening?: Promise<Database> | undefined
 }
 
 export default fp(
-  async function databasePlugin(app: FastifyInstance, { config, database }: DatabasePluginOptions) {
+  async function databasePlugin(app: FastifyInstance, { config, database, opening }: DatabasePluginOptions) {
     const owned = database === undefined
-    const opened =
-      database ??
-      (await createDatabase({
-        url: config.databaseUrl,
-        dataDir: config.dataDir,
-        poolSize: config.databasePoolSize,
-        timeoutSeconds: config.databaseTimeoutSeconds,
-        tracing: config.tracing,
-        prepare: config.databasePrepare,
-        migrationUrl: config.databaseMigrationUrl,
-      }))
+    const opened = database ?? (await (opening ?? openDatabase(config)))
     if (config.autoMigrate) {
       await opened.migrate()
       app.log.info({ database: opened.kind }, 'migrations applied')

@@ -1,8 +1,6 @@
-import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { createQueueConnections } from '../cache/bullmq-connections.js'
-import { redisTarget, type RedisTarget } from '../cache/redis-client.js'
+import { redisTarget, type RedisTarget } from '../cache/redis-target.js'
 import { createHousekeepingService, HOUSEKEEPING_TABLES, type HousekeepingResult } from '../modules/housekeeping/housekeeping-service.js'
 
 export type HousekeepingSchedule = 'queue' | 'timer' | 'off'
@@ -97,7 +95,7 @@ export default fp(
     app.addHook('onReady', async () => {
       scheduler =
         schedule === 'queue'
-          ? startQueue({ target: redisTarget(config)!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
+          ? await startQueue({ target: redisTarget(config)!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
           : startTimer(intervalMs, runOnce)
       app.log.info({ schedule, interval_minutes: config.housekeepingIntervalMinutes }, 'housekeeping scheduled')
     })
@@ -142,7 +140,9 @@ interface QueueOptions {
  * create two jobs for one slot. A job is locked by the one worker that takes it; a job whose worker died
  * mid-run is taken over once (BullMQ's stalled-job check), which is safe since the deletes are idempotent.
  */
-function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
+async function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Promise<Scheduler> {
+  // BullMQ and ioredis are loaded only where a queue runs: the embedded default never pays for them.
+  const [{ Queue, Worker }, { createQueueConnections }] = await Promise.all([import('bullmq'), import('../cache/bullmq-connections.js')])
   let lastErrorLog = 0
   const reportError = (error: Error) => {
     // ioredis reports every reconnect attempt; one line every few seconds is enough.

@@ -3,8 +3,7 @@ import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from '
 import fp from 'fastify-plugin'
 import type { Cache } from '../cache/cache.js'
 import { createMemoryCache } from '../cache/memory-cache.js'
-import { redisConnectionOptions } from '../cache/redis-cache.js'
-import { createRedisClient, redisTarget } from '../cache/redis-client.js'
+import { redisTarget, type RedisTarget } from '../cache/redis-target.js'
 import { Errors } from '../lib/errors.js'
 import type { Counters } from '../modules/auth/attempt-limits.js'
 
@@ -22,6 +21,12 @@ declare module 'fastify' {
 }
 
 const WINDOW_SECONDS = 60
+
+/** The global limit's own Redis connection; ioredis is loaded only by an app that uses Redis. */
+async function connectStore(target: RedisTarget) {
+  const [{ redisConnectionOptions }, { createRedisClient }] = await Promise.all([import('../cache/redis-cache.js'), import('../cache/redis-client.js')])
+  return createRedisClient(target, { ...redisConnectionOptions(500), lazyConnect: false })
+}
 
 /**
  * Counters for the limits that protect credentials. They use the shared cache (Redis) so a limit
@@ -73,7 +78,7 @@ export default fp(
     if (enabled) {
       // @fastify/rate-limit's store runs one single-key Lua script per request, which a cluster accepts as it is.
       const target = redisTarget(config)
-      const redis = target ? createRedisClient(target, { ...redisConnectionOptions(500), lazyConnect: false }) : undefined
+      const redis = target ? await connectStore(target) : undefined
       redis?.on('error', (error) => warn(error, 'rate-limit store unavailable: global limit fails open'))
       if (redis) app.addHook('onClose', async () => void redis.disconnect())
       const exempt = config.rateLimitExempt
