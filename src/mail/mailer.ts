@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import nodemailer, { type NodemailerError, type SMTPTransportOptions, type Transporter } from 'nodemailer'
+import type { NodemailerError, SMTPTransportOptions, Transporter } from 'nodemailer'
 import { redisTarget, type RedisTarget } from '../cache/redis-target.js'
 import type { Config } from '../config/config.js'
 import { Errors } from '../lib/errors.js'
@@ -165,7 +165,8 @@ export function createMailer(options: MailerOptions): Mailer {
       closed = true
       if (!smtp) return
       await smtp.queue.close()
-      smtp.transport.close()
+      const transport = await smtp.transport
+      transport.close()
     },
   }
 }
@@ -211,7 +212,9 @@ const isPermanent = (error: unknown) => (error as NodemailerError | undefined)?.
 
 function createSmtpDelivery(options: MailerOptions, retry: RetryPolicy, counters: MailStats) {
   const { config, logger } = options
-  const transport = createTransport(config.smtp, options.transport)
+  // Nodemailer loads only in an app that sends through SMTP; a failure to load surfaces on the first send.
+  const transport = import('nodemailer').then(({ default: nodemailer }) => createTransport(nodemailer, config.smtp, options.transport))
+  transport.catch(() => {})
   const from = { name: config.smtp.fromName, address: config.smtp.fromEmail }
   // Only the template and a masked address: the body holds codes and links that must not reach logs.
   const describe = (envelope: Envelope, attempt: number) => ({
@@ -223,7 +226,7 @@ function createSmtpDelivery(options: MailerOptions, retry: RetryPolicy, counters
 
   const handlers: DeliveryHandlers = {
     async deliver(envelope, attempt) {
-      const info = await transport.sendMail({
+      const info = await (await transport).sendMail({
         from,
         to: envelope.to,
         subject: envelope.subject,
@@ -250,7 +253,11 @@ function createSmtpDelivery(options: MailerOptions, retry: RetryPolicy, counters
   return { transport, queue }
 }
 
-function createTransport(smtp: Config['smtp'], override: string | SMTPTransportOptions | undefined): Transporter {
+function createTransport(
+  nodemailer: (typeof import('nodemailer'))['default'],
+  smtp: Config['smtp'],
+  override: string | SMTPTransportOptions | undefined,
+): Transporter {
   if (override !== undefined) return nodemailer.createTransport(override)
   return nodemailer.createTransport({
     // A few reused connections instead of one handshake per message.
