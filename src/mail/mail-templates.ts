@@ -31,6 +31,9 @@ import { join } from 'node:path'
  * - account-deleted: username
  * - email-login: username, link, code, expires_minutes
  * - api-key-created: username, name, prefix (the visible start `cbs_…`, never the key), scopes, link
+ * - recovery-codes-regenerated: username, link (never the codes)
+ * - passkey-added: username, name (the passkey's), link
+ * - identity-linked: username, provider (the provider's label), link
  */
 export const TEMPLATE_NAMES = [
   'two-fa-code',
@@ -50,6 +53,9 @@ export const TEMPLATE_NAMES = [
   'account-deleted',
   'email-login',
   'api-key-created',
+  'recovery-codes-regenerated',
+  'passkey-added',
+  'identity-linked',
 ] as const
 
 /**

@@ -36,6 +36,7 @@ const SAMPLE_DATA = {
   name: 'deploy-bot',
   prefix: 'cbs_0123456789ab',
   scopes: 'read, write',
+  provider: 'GitHub',
 }
 /**
  * A subject as the recipient reads it. Nodemailer sends a non-ASCII subject as RFC 2047 encoded words

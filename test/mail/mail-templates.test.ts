@@ -17,6 +17,7 @@ const SAMPLE_DATA = {
   name: 'deploy-bot',
   prefix: 'cbs_0123456789ab',
   scopes: 'read, write',
+  provider: 'GitHub',
 }
 const TEMPLATE_DIR = join(import.meta.dirname, '../../templates/email')
 

@@ -36,7 +36,14 @@ export function createAccountService(deps: AccountServiceDeps) {
   const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
   // Notices go out unasked: capped per recipient like every mail, dropped silently over the cap.
-  type Notice = 'email-change-requested' | 'email-changed-by-admin' | 'password-reset-done' | 'api-key-created'
+  type Notice =
+    | 'email-change-requested'
+    | 'email-changed-by-admin'
+    | 'password-reset-done'
+    | 'api-key-created'
+    | 'recovery-codes-regenerated'
+    | 'passkey-added'
+    | 'identity-linked'
   const notice = async (to: string, template: Notice, data: Record<string, string>, language: string) => {
     if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
     await mailer.send({ to, template, data, language }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
@@ -117,6 +124,25 @@ export function createAccountService(deps: AccountServiceDeps) {
     /** Tells the owner that an API key was made on their account: its name and visible prefix, never the key. */
     async notifyApiKeyCreated(user: Pick<UserRow, 'email' | 'username' | 'language'>, key: { name: string; prefix: string; scopes: readonly string[] }): Promise<void> {
       await notice(user.email, 'api-key-created', { username: user.username, name: key.name, prefix: key.prefix, scopes: key.scopes.join(', '), link: `${config.publicUrl}/security` }, user.language)
+    },
+
+    /**
+     * Tells the owner of a new way into the account, or a new way past its second factor: recovery codes
+     * made again, a passkey added, a sign-in provider account linked. Only names, never a secret. A fresh
+     * session (a stolen one, too) can do each of these, and the owner would otherwise not notice.
+     */
+    async notifyRecoveryCodesRegenerated(user: Pick<UserRow, 'email' | 'username' | 'language'>): Promise<void> {
+      await notice(user.email, 'recovery-codes-regenerated', { username: user.username, link: `${config.publicUrl}/security` }, user.language)
+    },
+
+    async notifyPasskeyAdded(user: Pick<UserRow, 'email' | 'username' | 'language'>, passkey: { name: string }): Promise<void> {
+      await notice(user.email, 'passkey-added', { username: user.username, name: passkey.name, link: `${config.publicUrl}/security` }, user.language)
+    },
+
+    async notifyIdentityLinked(userId: number, provider: string): Promise<void> {
+      const user = await users.findById(userId)
+      if (!user) return
+      await notice(user.email, 'identity-linked', { username: user.username, provider, link: `${config.publicUrl}/security` }, user.language)
     },
 
     /** Confirms an address: a verification link, or the link that completes an email change. */

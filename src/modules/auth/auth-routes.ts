@@ -252,7 +252,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Object({ recovery_codes: RecoveryCodes }), 400: ErrorDetail, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
-    async (request) => ({ recovery_codes: await app.twoFactor.regenerateRecoveryCodes(request.user.id, request.ip) }),
+    async (request) => {
+      const codes = await app.twoFactor.regenerateRecoveryCodes(request.user.id, request.ip)
+      // New codes get past the second factor: the owner is told (never the codes).
+      await app.accountService.notifyRecoveryCodesRegenerated(request.user)
+      return { recovery_codes: codes }
+    },
   )
 
   app.post(

@@ -335,10 +335,15 @@ export function createAuthService(deps: AuthServiceDeps) {
       })
     },
 
-    /** Ends the session the refresh token belongs to. Unknown tokens are ignored: logout is idempotent. */
+    /**
+     * Ends the session the refresh token belongs to. Only the session's live token does: a rotated,
+     * revoked or expired one may be an old copy someone saw (in a log, a backup, a shared machine), and must
+     * not let them sign the owner out. Such tokens, like unknown ones, are ignored: logout is idempotent.
+     */
     async logout(presented: string): Promise<void> {
       const row = await refreshTokens.findByHash(sha256(presented))
-      if (row) await deps.sessions.end(row.familyId, 'logout', { actorId: row.userId })
+      if (!row || row.usedAt || row.revokedAt || row.expiresAt.getTime() <= now().getTime()) return
+      await deps.sessions.end(row.familyId, 'logout', { actorId: row.userId })
     },
 
     /** Ends every session and revokes every API key: what someone does when they fear a leak. */

@@ -37,6 +37,19 @@ export interface TwoFactorDeps {
   verifyPasskey?: (userId: number, twoFaTokenHash: string, response: unknown, client: ClientInfo) => Promise<void>
 }
 
+/** `<random>.v<token version>[.<first factor>]`: the first factor is left out when it is a password. */
+function challengeTokenFor(tokenVersion: number, firstFactor: string): string {
+  const token = `${randomToken(32)}.v${tokenVersion}`
+  return firstFactor === 'password' ? token : `${token}.${firstFactor}`
+}
+
+/** What a challenge token carries (see `challengeTokenFor`); a token without a version matches none. */
+function parseChallengeToken(token: string): { version: number | undefined; firstFactor: string } {
+  const [, version, ...rest] = token.split('.')
+  const match = /^v(\d{1,10})$/.exec(version ?? '')
+  return { version: match ? Number(match[1]) : undefined, firstFactor: rest.length > 0 ? rest.join('.') : 'password' }
+}
+
 function newRecoveryCode(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
   const bytes = randomBytes(10)
@@ -98,13 +111,22 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     return rows.length === 1
   }
 
+  /**
+   * The live challenge of this token and its user. A challenge belongs to the account's token version of
+   * when it was opened (it travels inside the token): once the owner takes the account back (signs out
+   * everywhere, resets or changes the password), a sign-in waiting for its second factor is dead too.
+   */
   async function loadChallenge(token: string) {
+    const invalid = () => new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
     const rows = await db.select().from(twoFaChallenges).where(eq(twoFaChallenges.tokenHash, sha256(token))).limit(1)
     const challenge = rows[0]
-    if (!challenge || challenge.expiresAt.getTime() <= now().getTime() || challenge.attempts >= MAX_CODE_ATTEMPTS) {
-      throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
+    if (!challenge || challenge.expiresAt.getTime() <= now().getTime() || challenge.attempts >= MAX_CODE_ATTEMPTS) throw invalid()
+    const user = await requireUser(challenge.userId)
+    if (parseChallengeToken(token).version !== user.tokenVersion) {
+      await db.delete(twoFaChallenges).where(eq(twoFaChallenges.id, challenge.id))
+      throw invalid()
     }
-    return challenge
+    return { challenge, user }
   }
 
   /**
@@ -136,11 +158,12 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
 
   return {
     /**
-     * `firstFactor` is how the first step was proven (`password`, `oauth:<provider>`). It travels inside
-     * the challenge token, whose hash is what is stored: a client that edits it no longer has a challenge.
+     * `firstFactor` is how the first step was proven (`password`, `oauth:<provider>`). It and the account's
+     * token version travel inside the challenge token, whose hash is what is stored: a client that edits
+     * them no longer has a challenge.
      */
     async startLoginChallenge(user: UserRow, _client: ClientInfo, firstFactor = 'password'): Promise<TwoFactorChallenge> {
-      const token = firstFactor === 'password' ? randomToken(32) : `${randomToken(32)}.${firstFactor}`
+      const token = challengeTokenFor(user.tokenVersion, firstFactor)
       const tokenHash = sha256(token)
       const method = user.twoFaMethod
       const code = method === 'email' ? randomDigits(6) : undefined
@@ -162,8 +185,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     },
 
     async verifyLogin(challengeToken: string, code: string, client: ClientInfo): Promise<TokenPair> {
-      const challenge = await loadChallenge(challengeToken)
-      const user = await requireUser(challenge.userId)
+      const { challenge, user } = await loadChallenge(challengeToken)
       // Five tries per challenge is not enough on its own: a new password login opens a new challenge.
       // Wrong codes are therefore also counted per account, across challenges.
       const reservation = await deps.limits.reserveSecondFactor(user.id)
@@ -183,14 +205,14 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
       if (claimed.length === 0) throw new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
       if (!user.isActive) throw new Errors.InactiveUser()
       // How the session was proven, as the sessions list shows it.
-      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
+      const { firstFactor } = parseChallengeToken(challengeToken)
       const method = `${firstFactor}+${!/^\d{6}$/.test(trimmed) ? 'recovery_code' : challenge.method === 'totp' ? 'totp' : 'email_code'}`
       return deps.completeLogin(user, client, method)
     },
 
     /** The account and stored hash of a live 2FA challenge, for issuing passkey options bound to it. */
     async pendingChallenge(challengeToken: string): Promise<{ userId: number; tokenHash: string }> {
-      const challenge = await loadChallenge(challengeToken)
+      const { challenge } = await loadChallenge(challengeToken)
       return { userId: challenge.userId, tokenHash: challenge.tokenHash }
     },
 
@@ -200,11 +222,10 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
      */
     async verifyLoginWithPasskey(challengeToken: string, response: unknown, client: ClientInfo): Promise<TokenPair> {
       if (!deps.verifyPasskey) throw new Errors.NotFound('Passkeys are off on this server')
-      const firstFactor = challengeToken.includes('.') ? challengeToken.slice(challengeToken.indexOf('.') + 1) : 'password'
+      const { firstFactor } = parseChallengeToken(challengeToken)
       // A passkey that did not verify its user got this challenge: the same passkey cannot be the second factor too.
       if (firstFactor === 'passkey') throw new Errors.BadRequest('This sign-in started with a passkey; answer with your code')
-      const challenge = await loadChallenge(challengeToken)
-      const user = await requireUser(challenge.userId)
+      const { challenge, user } = await loadChallenge(challengeToken)
       const reservation = await deps.limits.reserveSecondFactor(user.id)
       const attempts = await takeAttempt(challenge.id)
       try {
@@ -241,7 +262,7 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     },
 
     async resend(challengeToken: string): Promise<{ retryAfter: number }> {
-      const challenge = await loadChallenge(challengeToken)
+      const { challenge, user } = await loadChallenge(challengeToken)
       if (challenge.method !== 'email') throw new Errors.BadRequest('This challenge uses an authenticator app; there is nothing to resend')
       const waited = (now().getTime() - (challenge.lastSentAt?.getTime() ?? 0)) / 1000
       if (waited < RESEND_COOLDOWN_SECONDS) {
@@ -249,7 +270,6 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
         Object.assign(error, { retryAfter: Math.ceil(RESEND_COOLDOWN_SECONDS - waited) })
         throw error
       }
-      const user = await requireUser(challenge.userId)
       const code = randomDigits(6)
       await db
         .update(twoFaChallenges)

@@ -43,7 +43,15 @@ export interface EmailLoginDeps {
 export function createEmailLoginService(deps: EmailLoginDeps) {
   const { db, config, users, emailLogins, audit, mailer, limits, now } = deps
   // Codes have a million values: a keyed hash, bound to the account, keeps a leaked table from being reversed.
-  const hashCode = (userId: number, code: string) => keyedHash(config.secretKey, `email-login:${userId}:${code}`)
+  // It is bound to the account's token version too: a code mailed before the owner took the account back
+  // (signed out everywhere, reset or changed the password) no longer matches.
+  const hashCode = (userId: number, tokenVersion: number, code: string) => keyedHash(config.secretKey, `email-login:${userId}:${tokenVersion}:${code}`)
+  // The link carries the token version it was mailed under (its hash is what is stored, so it cannot be edited).
+  const linkFor = (tokenVersion: number) => `${randomToken(32)}.${tokenVersion}`
+  const versionOfLink = (token: string) => {
+    const match = /\.(\d{1,10})$/.exec(token)
+    return match ? Number(match[1]) : undefined
+  }
 
   function assertEnabled(): void {
     if (!config.emailLoginEnabled) throw new Errors.NotFound('Email sign-in is off on this server (EMAIL_LOGIN_ENABLED=false)')
@@ -54,10 +62,10 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
     if (!user?.isActive) return
     // Capped per recipient like every mail, silently: the answer must not tell.
     if ((await limits.takeMail(user.email)) !== undefined) return
-    const token = randomToken(32)
+    const token = linkFor(user.tokenVersion)
     const code = randomDigits(6)
     await db.transaction(async (tx) => {
-      await emailLogins.replace(user.id, { link: sha256(token), code: hashCode(user.id, code) }, new Date(now().getTime() + EMAIL_LOGIN_TTL_MS), tx)
+      await emailLogins.replace(user.id, { link: sha256(token), code: hashCode(user.id, user.tokenVersion, code) }, new Date(now().getTime() + EMAIL_LOGIN_TTL_MS), tx)
       await audit.record({ action: 'auth.email_login_requested', actorId: user.id, targetId: user.id, ip: client.ip }, tx)
     })
     await mailer.send({
@@ -68,10 +76,14 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
     })
   }
 
-  /** The account a used link or code belongs to, while it may sign in. */
-  async function claimed(userId: number, method: EmailLoginMethod): Promise<ClaimedEmailLogin> {
+  /**
+   * The account a used link or code belongs to, while it may sign in. `tokenVersion` is the one the mail
+   * was sent under: a mail older than the owner's taking the account back is refused like an expired one.
+   */
+  async function claimed(userId: number, method: EmailLoginMethod, tokenVersion?: number): Promise<ClaimedEmailLogin> {
     const user = await users.findById(userId)
     if (!user) throw new Errors.InvalidOrExpiredToken()
+    if (tokenVersion !== undefined && tokenVersion !== user.tokenVersion) throw new Errors.InvalidOrExpiredToken()
     if (!user.isActive) throw new Errors.InactiveUser()
     return { userId, method }
   }
@@ -99,7 +111,8 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         await emailLogins.removeAll(claimed, tx)
         return claimed
       })
-      return claimed(userId, 'email_link')
+      // A link without a version (or with another one) is refused: it matches no mail of the account as it is now.
+      return claimed(userId, 'email_link', versionOfLink(token) ?? -1)
     },
 
     /** Uses up the mail of this address and code (wrong codes counted per mail and per address); see `claimLink`. */
@@ -110,14 +123,15 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
       const invalid = () => new Errors.InvalidCode('Invalid or expired sign-in code; ask for a new email')
       if (!user) {
         // The same work as for a known address, so timing does not tell which exist.
-        safeEqual(hashCode(0, code), hashCode(0, '000000'))
+        safeEqual(hashCode(0, 0, code), hashCode(0, 0, '000000'))
         throw invalid()
       }
       const attempts = await emailLogins.takeAttempt(user.id, EMAIL_LOGIN_MAX_ATTEMPTS, now())
       if (attempts === undefined) throw invalid()
       const userId = /^\d{6}$/.test(code.trim())
         ? await db.transaction(async (tx) => {
-            const claimed = await emailLogins.claim(hashCode(user.id, code.trim()), now(), tx)
+            // Hashed with the version the account has now: a code mailed before it changed does not match.
+            const claimed = await emailLogins.claim(hashCode(user.id, user.tokenVersion, code.trim()), now(), tx)
             if (claimed !== undefined) await emailLogins.removeAll(claimed, tx)
             return claimed
           })

@@ -121,7 +121,9 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const rawQuery = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : ''
-      const location = await app.oauth.callback(request.params.name, request.query, rawQuery, bindingOf(request), client(request))
+      const { location, linked } = await app.oauth.callback(request.params.name, request.query, rawQuery, bindingOf(request), client(request))
+      // A provider account is a way into the account: its owner is told of each one linked.
+      if (linked) await app.accountService.notifyIdentityLinked(linked.userId, linked.provider)
       return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(location, 302)
     },
   )

@@ -24,6 +24,8 @@ interface PendingAuthorization {
   redirectTo: string
   /** Set when a signed-in user links another provider: the callback links to this user, never signs in. */
   linkUserId?: number
+  /** That user's token version when the link was started: taking the account back since ends the link. */
+  linkTokenVersion?: number
   /** SHA-256 of the browser binding cookie: the callback must come from the browser that started. */
   binding: string
 }
@@ -33,11 +35,19 @@ interface PendingExchange {
   provider: string
   /** The provider asserted MFA and OAUTH_TRUST_PROVIDER_MFA is on: the account's own 2FA is not asked. */
   mfaTrusted: boolean
+  /** The account's token version when the code was made: signing out everywhere or a new password since ends it. */
+  tokenVersion: number
   /**
    * The starting browser's binding (SHA-256), checked again at the exchange: a code copied out of
    * someone's own sign-in and sent to a victim must not sign the victim into that account.
    */
   binding: string
+}
+
+/** Where the browser goes after the provider's redirect back, and the account a provider was linked to just now. */
+export interface CallbackOutcome {
+  location: string
+  linked?: { userId: number; provider: string }
 }
 
 export interface OAuthServiceDeps {
@@ -152,7 +162,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     return client
   }
 
-  async function failed(provider: string, reason: string, message: string, client: ClientInfo, extra: { userId?: number; details?: Record<string, unknown> } = {}) {
+  async function fail(provider: string, reason: string, message: string, client: ClientInfo, extra: { userId?: number; details?: Record<string, unknown> } = {}) {
     await audit.record({ action: 'auth.oauth_failed', actorId: extra.userId ?? null, targetId: extra.userId ?? null, ip: client.ip, details: { provider, reason, ...extra.details } })
     return `${CALLBACK_PAGE}?${new URLSearchParams({ error: message, provider })}`
   }
@@ -182,14 +192,16 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     throw new ProviderFailure('username_unavailable', 'No free username could be found; register with a password instead')
   }
 
-  /** The account a sign-in leads to: the linked one, one linked now by email, or a new one. */
-  async function resolveAccount(provider: string, label: string, profile: ProviderProfile, client: ClientInfo): Promise<UserRow> {
+  /**
+   * The account a sign-in leads to: the linked one, one linked now by email (`linkedNow`), or a new one.
+   */
+  async function resolveAccount(provider: string, label: string, profile: ProviderProfile, client: ClientInfo): Promise<{ user: UserRow; linkedNow: boolean }> {
     const linked = await identities.find(provider, profile.subject)
     if (linked) {
       await identities.touch(linked.id, profile.email ?? linked.email)
       const user = await users.findById(linked.userId)
       if (!user) throw new ProviderFailure('account_gone', 'The linked account no longer exists')
-      return user
+      return { user, linkedNow: false }
     }
     if (!profile.email) throw new ProviderFailure('no_email', `${label} did not share an email address; allow it, or register with a password`)
     const existing = await users.findByEmail(profile.email)
@@ -209,15 +221,18 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         return row
       })
       if (!identity) throw new ProviderFailure('identity_linked', 'This account is already linked; sign in again')
-      return existing
+      return { user: existing, linkedNow: true }
     }
     if (!settings.allowSignup) throw new ProviderFailure('signup_closed', `There is no account for this ${label} sign-in, and new accounts cannot be created this way`)
-    return createAccount(profile, provider, profile.email, client)
+    return { user: await createAccount(profile, provider, profile.email, client), linkedNow: false }
   }
 
-  async function linkTo(userId: number, provider: string, label: string, profile: ProviderProfile, client: ClientInfo): Promise<'linked' | 'already'> {
+  async function linkTo(userId: number, tokenVersion: number | undefined, provider: string, label: string, profile: ProviderProfile, client: ClientInfo): Promise<'linked' | 'already'> {
     const user = await users.findById(userId)
     if (!user?.isActive) throw new ProviderFailure('account_gone', 'Your account is not available; sign in again')
+    // Started before the owner signed out everywhere or changed the password (perhaps by whoever they
+    // were taking the account back from): answered like an expired link.
+    if (user.tokenVersion !== tokenVersion) throw new ProviderFailure('invalid_state', `The link with ${label} expired or was already used; start again`)
     const existing = await identities.find(provider, profile.subject)
     if (existing) {
       if (existing.userId === userId) return 'already'
@@ -262,27 +277,32 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const checks = { state, nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }
       const url = client.authorizationUrl({ ...checks, codeChallenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier) })
       if (!url) throw new Errors.ServiceUnavailable(`Sign-in with ${client.settings.label} is not available yet: its provider could not be reached; try again shortly`)
+      const linkUser = linkUserId === undefined ? undefined : await users.findById(linkUserId)
+      if (linkUserId !== undefined && !linkUser) throw new Errors.InvalidToken()
       const pending: PendingAuthorization = {
         provider: name,
         nonce: checks.nonce,
         codeVerifier: checks.codeVerifier,
         redirectTo,
         binding: sha256(binding),
-        ...(linkUserId ? { linkUserId } : {}),
+        ...(linkUser ? { linkUserId: linkUser.id, linkTokenVersion: linkUser.tokenVersion } : {}),
       }
       await cache.set(stateKey(state), pending, OAUTH_TTL_SECONDS)
       return url.href
     },
 
     /**
-     * Handles the provider's redirect and answers where the browser goes next: the console's callback
-     * page with a one-time code, a "linked" notice, or a readable error. Every failure is audited.
+     * Handles the provider's redirect and answers where the browser goes next (`location`): the console's
+     * callback page with a one-time code, a "linked" notice, or a readable error. Every failure is audited.
+     * `linked` names the account a provider account was linked to just now (on the Security page, or by
+     * email at a sign-in), whose owner is to be told.
      */
-    async callback(name: string, query: Record<string, string | undefined>, rawQuery: string, binding: string | undefined, client: ClientInfo): Promise<string> {
+    async callback(name: string, query: Record<string, string | undefined>, rawQuery: string, binding: string | undefined, client: ClientInfo): Promise<CallbackOutcome> {
       const provider = requireClient(name)
       const label = provider.settings.label
       const state = query.state
       const pending = state ? await take<PendingAuthorization>(stateKey(state)) : undefined
+      const failed = async (...args: Parameters<typeof fail>) => ({ location: await fail(...args) })
       if (!pending || pending.provider !== name) {
         return failed(name, 'invalid_state', `The sign-in with ${label} expired or was already used; start again`, client)
       }
@@ -308,21 +328,28 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const next = pending.redirectTo
       try {
         if (pending.linkUserId !== undefined) {
-          const outcome = await linkTo(pending.linkUserId, name, label, profile, client)
-          return `${CALLBACK_PAGE}?${new URLSearchParams({ linked: name, ...(outcome === 'already' ? { already: '1' } : {}), next })}`
+          const outcome = await linkTo(pending.linkUserId, pending.linkTokenVersion, name, label, profile, client)
+          return {
+            location: `${CALLBACK_PAGE}?${new URLSearchParams({ linked: name, ...(outcome === 'already' ? { already: '1' } : {}), next })}`,
+            ...(outcome === 'linked' ? { linked: { userId: pending.linkUserId, provider: label } } : {}),
+          }
         }
-        const user = await resolveAccount(name, label, profile, client)
-        if (!user.isActive) throw new ProviderFailure('inactive_user', 'This account is disabled')
-        if (config.requireEmailVerification && !user.emailVerified) throw new ProviderFailure('email_not_verified', 'Verify your email address before signing in')
+        const { user, linkedNow } = await resolveAccount(name, label, profile, client)
+        const linked = linkedNow ? { linked: { userId: user.id, provider: label } } : {}
+        if (!user.isActive) return { ...linked, location: await fail(name, 'inactive_user', 'This account is disabled', client) }
+        if (config.requireEmailVerification && !user.emailVerified) {
+          return { ...linked, location: await fail(name, 'email_not_verified', 'Verify your email address before signing in', client) }
+        }
         const code = randomToken(32)
         const exchange: PendingExchange = {
           userId: user.id,
           provider: name,
           mfaTrusted: settings.trustProviderMfa && profile.amr.includes('mfa'),
+          tokenVersion: user.tokenVersion,
           binding: pending.binding,
         }
         await cache.set(exchangeKey(code), exchange, OAUTH_TTL_SECONDS)
-        return `${CALLBACK_PAGE}?${new URLSearchParams({ code, next })}`
+        return { ...linked, location: `${CALLBACK_PAGE}?${new URLSearchParams({ code, next })}` }
       } catch (error) {
         if (!(error instanceof ProviderFailure)) throw error
         return failed(name, error.reason, error.message, client, { userId: pending.linkUserId, details: error.details })
@@ -338,7 +365,8 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         throw new Errors.InvalidOAuthCode()
       }
       const user = await users.findById(pending.userId)
-      if (!user) throw new Errors.InvalidOAuthCode()
+      // Gone, or taken back (signed out everywhere, password reset or changed) since the code was made.
+      if (!user || user.tokenVersion !== pending.tokenVersion) throw new Errors.InvalidOAuthCode()
       if (!user.isActive) throw new Errors.InactiveUser()
       const method = `oauth:${pending.provider}`
       if (user.twoFaEnabled && !pending.mfaTrusted) return deps.startTwoFactor(user, client, method)

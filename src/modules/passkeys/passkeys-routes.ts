@@ -55,6 +55,8 @@ const passkeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const created = await app.passkeys.register(request.user.id, request.body.response as unknown as RegistrationResponseJSON, request.body.name, client(request))
+      // A passkey is a way in without the password: the owner is told of each new one.
+      await app.accountService.notifyPasskeyAdded(request.user, created)
       return reply.code(201).send(created)
     },
   )

@@ -270,8 +270,10 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
     },
 
     /**
-     * Sign-in options. Naming the account lists its passkeys (allowCredentials); an unknown name gets
-     * the same empty list as no name, so the answer does not tell which accounts exist.
+     * Sign-in options. Naming the account lists its passkeys (allowCredentials), as the sign-in contract
+     * asks, so security keys that are not discoverable still work; an unknown name gets the same empty
+     * list as no name. A named account with passkeys is therefore told apart from an unknown one, as
+     * WebAuthn's username-first flow does everywhere; clients that mind use the usernameless flow.
      */
     async loginOptions(usernameOrEmail: string | undefined): Promise<PublicKeyCredentialRequestOptionsJSON & { challenge_id: string }> {
       assertEnabled()

@@ -406,7 +406,7 @@ export interface paths {
         get: operations["listSessions"];
         put?: never;
         post?: never;
-        /** Sign out every session but this one */
+        /** Sign out every session but this one (and revoke the API keys those sessions created) */
         delete: operations["deleteOtherSessions"];
         options?: never;
         head?: never;
@@ -423,7 +423,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Sign one of your sessions out: its tokens stop working at once and its sockets close */
+        /** Sign one of your sessions out: its tokens stop working at once, its sockets close, and the API keys it created are revoked */
         delete: operations["deleteSession"];
         options?: never;
         head?: never;
@@ -781,7 +781,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your password (ends your other sessions; your API keys stay) */
+        /** Change your password (ends your other sessions and the API keys they created; this session gets new tokens) */
         post: operations["changePassword"];
         delete?: never;
         options?: never;
@@ -6277,6 +6277,8 @@ export interface operations {
                     "application/json": {
                         detail: string;
                         access_token: string;
+                        /** @description This session's new refresh token: the ones it held before stop working */
+                        refresh_token: string;
                         /** @enum {string} */
                         token_type: "bearer";
                         expires_in: number;
