@@ -1,16 +1,11 @@
 import { createHash } from 'node:crypto'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server'
-import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers'
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
 import type { PasskeyRow, UserRow } from '../../db/schema.js'
@@ -60,11 +55,30 @@ export interface VerifiedPasskey {
 const TIMEOUT_MS = CHALLENGE_TTL_SECONDS * 1000
 
 /**
+ * @simplewebauthn/server (and the ASN.1 and CBOR parsers under it) is loaded on the first passkey
+ * request, not at start: it is the largest import of the app (about 25 MB and a third of a second),
+ * and most instances serve no passkey ceremony for a long time, if ever.
+ */
+let webauthnModule: Promise<typeof import('@simplewebauthn/server')> | undefined
+const webauthn = () => {
+  webauthnModule ??= import('@simplewebauthn/server')
+  return webauthnModule
+}
+
+const toBase64Url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url')
+const fromBase64Url = (text: string) => new Uint8Array(Buffer.from(text, 'base64url'))
+
+/** The challenge named in a response's clientDataJSON (base64url of a JSON object). */
+function challengeInClientData(clientDataJSON: string): unknown {
+  return (JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown }).challenge
+}
+
+/**
  * The WebAuthn user handle of an account: stable, opaque, and not the account's name or address (the
  * spec asks for no personal data in it). Discoverable sign-ins return it; it must name the passkey's owner.
  */
 export function userHandleOf(userId: number): string {
-  return isoBase64URL.fromBuffer(createHash('sha256').update(`webauthn-user:${userId}`).digest())
+  return toBase64Url(createHash('sha256').update(`webauthn-user:${userId}`).digest())
 }
 
 /**
@@ -85,9 +99,9 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
 
   /** The challenge a response answers, taken (single use) and checked against what it was issued for. */
   async function takeChallengeOf(clientDataJSON: unknown, purpose: ChallengePurpose, expectedChallengeId?: string): Promise<{ challenge: string; entry: StoredChallenge }> {
-    let challenge: string
+    let challenge: unknown
     try {
-      challenge = decodeClientDataJSON(String(clientDataJSON)).challenge
+      challenge = challengeInClientData(String(clientDataJSON))
     } catch {
       throw refuse('The passkey response has no readable clientDataJSON')
     }
@@ -131,8 +145,9 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
       await recordFailure('user_handle_mismatch', client, passkey.userId)
       throw refuse('This passkey belongs to another account')
     }
-    let info: Awaited<ReturnType<typeof verifyAuthenticationResponse>>['authenticationInfo']
+    let info: Awaited<ReturnType<typeof import('@simplewebauthn/server').verifyAuthenticationResponse>>['authenticationInfo']
     try {
+      const { verifyAuthenticationResponse } = await webauthn()
       const result = await verifyAuthenticationResponse({
         response,
         expectedChallenge: challenge,
@@ -140,7 +155,7 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
         expectedRPID: rp.rpId,
         // The counter is compared below, after the signature is known to be good, so a forged
         // response cannot pass for a cloned authenticator.
-        credential: { id: passkey.credentialId, publicKey: isoBase64URL.toBuffer(passkey.publicKey), counter: 0, transports: passkey.transports as AuthenticatorTransport[] },
+        credential: { id: passkey.credentialId, publicKey: fromBase64Url(passkey.publicKey), counter: 0, transports: passkey.transports as AuthenticatorTransport[] },
         requireUserVerification: expect.requireUserVerification ?? false,
       })
       if (!result.verified) throw new Error('The passkey signature did not verify')
@@ -174,7 +189,8 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
     const challenge = await challenges.issue(entry)
     const allowCredentials = userId === undefined ? [] : (await passkeys.listForUser(userId)).map((row) => ({ id: row.credentialId, transports: row.transports as AuthenticatorTransport[] }))
     // As bytes: a string would be taken as UTF-8 and encoded again, and the browser would echo that.
-    return generateAuthenticationOptions({ rpID: rp.rpId, challenge: isoBase64URL.toBuffer(challenge), allowCredentials, userVerification, timeout: TIMEOUT_MS })
+    const { generateAuthenticationOptions } = await webauthn()
+    return generateAuthenticationOptions({ rpID: rp.rpId, challenge: fromBase64Url(challenge), allowCredentials, userVerification, timeout: TIMEOUT_MS })
   }
 
   return {
@@ -192,13 +208,14 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
       const existing = await passkeys.listForUser(user.id)
       const challenge = await challenges.issue({ purpose: 'register', userId: user.id })
       const displayName = [user.firstName, user.lastName].filter(Boolean).join(' ') || user.username
+      const { generateRegistrationOptions } = await webauthn()
       return generateRegistrationOptions({
         rpName: rp.rpName,
         rpID: rp.rpId,
         userName: user.username,
         userDisplayName: displayName,
-        userID: isoBase64URL.toBuffer(userHandleOf(user.id)),
-        challenge: isoBase64URL.toBuffer(challenge),
+        userID: fromBase64Url(userHandleOf(user.id)),
+        challenge: fromBase64Url(challenge),
         timeout: TIMEOUT_MS,
         attestationType: 'none',
         // One passkey per authenticator: the browser says so instead of making a second.
@@ -211,8 +228,9 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
       assertEnabled()
       const { challenge, entry } = await takeChallengeOf(response?.response?.clientDataJSON, 'register')
       if (entry.userId !== userId) throw new Errors.PasskeyRegistrationFailed('This registration challenge was issued to another account')
-      let info: NonNullable<Awaited<ReturnType<typeof verifyRegistrationResponse>>['registrationInfo']>
+      let info: NonNullable<Awaited<ReturnType<typeof import('@simplewebauthn/server').verifyRegistrationResponse>>['registrationInfo']>
       try {
+        const { verifyRegistrationResponse } = await webauthn()
         const result = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: [...rp.origins], expectedRPID: rp.rpId, requireUserVerification: false })
         if (!result.verified) throw new Error('The passkey registration did not verify')
         info = result.registrationInfo
@@ -226,7 +244,7 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
           {
             userId,
             credentialId: info.credential.id,
-            publicKey: isoBase64URL.fromBuffer(info.credential.publicKey),
+            publicKey: toBase64Url(info.credential.publicKey),
             counter: info.credential.counter,
             transports: info.credential.transports ?? response.response.transports ?? [],
             deviceType: info.credentialDeviceType,
