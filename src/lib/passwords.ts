@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { dictionary } from '@zxcvbn-ts/language-common'
 import bcrypt from 'bcrypt'
 
 export const PASSWORD_MIN_LENGTH = 8
@@ -43,12 +42,17 @@ export function verifyPassword(password: string, hash: string): Promise<boolean>
 }
 
 /**
- * zxcvbn's list of the ~49,000 passwords most often found in breaches (lower-case), built once when this
- * module loads (~50 ms, a few MB). It leaves out what zxcvbn's own pattern matchers find (`123123123`,
+ * zxcvbn's list of the ~49,000 passwords most often found in breaches (lower-case), built once on the
+ * first check (~50 ms). It leaves out what zxcvbn's own pattern matchers find (`123123123`,
  * `987654321`), so the two pattern checks below cover those. `securepass123`, the example in the README
  * and the API docs, is not in it, so the documented first steps keep working.
  */
-const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary['passwords-common'])
+let commonPasswords: Promise<ReadonlySet<string>> | undefined
+// Loaded on the first check, not at start: the list and its decompression are about 16 MB.
+const loadCommonPasswords = () => {
+  commonPasswords ??= import('@zxcvbn-ts/language-common').then(({ dictionary }) => new Set(dictionary['passwords-common']))
+  return commonPasswords
+}
 
 /** The whole password is one block shorter than the minimum length repeated (`123123123`, `abcabcabc`). */
 function isRepeatedBlock(password: string): boolean {
@@ -72,12 +76,12 @@ function isSequence(password: string): boolean {
 const MIN_NAME_LENGTH_CHECKED = 3
 
 /** Says why a password is refused, or undefined when it is acceptable. */
-export function passwordProblem(password: string, context: { username?: string; email?: string } = {}): string | undefined {
+export async function passwordProblem(password: string, context: { username?: string; email?: string } = {}): Promise<string | undefined> {
   if (password.length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (password.length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters`
   if (/^(.)\1+$/su.test(password)) return 'Password must not be a single repeated character'
   const lowered = password.toLowerCase()
-  if (COMMON_PASSWORDS.has(lowered) || isRepeatedBlock(lowered) || isSequence(lowered)) return 'Password is too common; choose another'
+  if ((await loadCommonPasswords()).has(lowered) || isRepeatedBlock(lowered) || isSequence(lowered)) return 'Password is too common; choose another'
   for (const value of [context.username, context.email?.split('@')[0]]) {
     if (value && value.length >= MIN_NAME_LENGTH_CHECKED && lowered.includes(value.toLowerCase())) {
       return 'Password must not contain the username or the email address'

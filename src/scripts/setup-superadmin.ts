@@ -59,7 +59,7 @@ async function readInput() {
   }
   if (!USERNAME.test(username)) throw new Error('username must be 3-50 characters of letters, digits, _ . -')
   if (!EMAIL.test(email)) throw new Error('email is not a valid address')
-  const problem = passwordProblem(password, { username, email })
+  const problem = await passwordProblem(password, { username, email })
   if (problem) throw new Error(problem.toLowerCase())
   return { username, email, password }
 }

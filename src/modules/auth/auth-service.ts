@@ -369,7 +369,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     async changePassword(userId: number, sessionId: string | undefined, current: string, next: string, client: ClientInfo) {
       const user = await requireUser(userId)
       await provePassword(user, current, client, 'current_password')
-      const problem = passwordProblem(next, { username: user.username, email: user.email })
+      const problem = await passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
       if (current === next) throw fieldError('new_password', 'New password must differ from the current one')
       const passwordHash = await hashPassword(next, config.bcryptRounds)
@@ -401,7 +401,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     async resetPassword(userId: number, next: string, client: ClientInfo, tx: Db) {
       const user = await users.findById(userId, tx)
       if (!user) throw new Errors.InvalidOrExpiredToken()
-      const problem = passwordProblem(next, { username: user.username, email: user.email })
+      const problem = await passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
       // The link was mailed to the address: for an unverified account this is the first proof of it,
       // so whatever was set up before ends, passkeys and linked identities included.

@@ -102,7 +102,7 @@ export function createUsersService(deps: UsersServiceDeps) {
   }
 
   async function prepareNewUser(body: RegisterBody | AdminCreateUserBody): Promise<NewUserRow> {
-    const problem = passwordProblem(body.password, { username: body.username, email: body.email })
+    const problem = await passwordProblem(body.password, { username: body.username, email: body.email })
     if (problem) throw fieldError('password', problem)
     const profile = profileColumns(body)
     await assertAvailable(body.username, body.email)
