@@ -5,6 +5,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { build } from 'vite'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import type { App } from '../../src/app.js'
+import { freePort } from '../helpers/network.js'
 import { useTestContext, type TestContext } from '../helpers/test-context.js'
 
 /**
@@ -25,6 +26,19 @@ export interface ContextOptions {
   width?: number
   height?: number
   userAgent?: string
+  /** How long a locator waits, in ms. */
+  timeout?: number
+}
+
+/** The app's settings over the test defaults. */
+type Env = Record<string, string>
+
+export interface ConsoleOptions {
+  /**
+   * The host of the console's address. `localhost` where the page must be a secure context with a
+   * domain for an origin: a passkey is bound to an RP ID, and browsers refuse an IP address as one.
+   */
+  host?: '127.0.0.1' | 'localhost'
 }
 
 export interface ConsoleHarness {
@@ -39,7 +53,12 @@ export interface ConsoleHarness {
   screenshot(page: Page, name: string): Promise<void>
 }
 
-export function useConsole(env: Record<string, string> = {}): ConsoleHarness {
+/**
+ * `env` is a function where the settings name the console's own address (PUBLIC_URL, an OAuth
+ * callback registered with a provider): it is given the address, on a port picked beforehand, and
+ * may start what the app needs before it is built.
+ */
+export function useConsole(env: Env | ((baseUrl: string) => Env | Promise<Env>) = {}, { host = '127.0.0.1' }: ConsoleOptions = {}): ConsoleHarness {
   const ctx = useTestContext()
   let webRoot = ''
   let app: App | undefined
@@ -51,11 +70,15 @@ export function useConsole(env: Record<string, string> = {}): ConsoleHarness {
     if (!hasBrowser) return
     webRoot = mkdtempSync(join(tmpdir(), 'carbelsad-console-'))
     await build({ configFile: resolve('web/vite.config.ts'), build: { outDir: webRoot, emptyOutDir: true, sourcemap: false }, logLevel: 'silent' })
-    app = await ctx.buildApp({ ...env }, { webRoot })
-    await app.listen({ port: 0, host: '127.0.0.1' })
+    // A port picked beforehand only where the settings need the address: one the system gives at
+    // listen time cannot be taken by another process in between.
+    const port = typeof env === 'function' ? await freePort() : 0
+    const settings = typeof env === 'function' ? await env(`http://${host}:${port}`) : env
+    app = await ctx.buildApp({ ...settings }, { webRoot })
+    await app.listen({ port, host: '127.0.0.1' })
     const address = app.server.address()
     if (address === null || typeof address === 'string') throw new Error('app has no port')
-    baseUrl = `http://127.0.0.1:${address.port}`
+    baseUrl = `http://${host}:${address.port}`
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -86,7 +109,7 @@ export function useConsole(env: Record<string, string> = {}): ConsoleHarness {
     get browser() {
       return need(browser, 'browser')
     },
-    async newContext({ width = 1280, height = 860, userAgent }: ContextOptions = {}) {
+    async newContext({ width = 1280, height = 860, userAgent, timeout = 10_000 }: ContextOptions = {}) {
       const context = await need(browser, 'browser').newContext({
         baseURL: baseUrl,
         viewport: { width, height },
@@ -94,7 +117,7 @@ export function useConsole(env: Record<string, string> = {}): ConsoleHarness {
         timezoneId: 'UTC',
         userAgent,
       })
-      context.setDefaultTimeout(10_000)
+      context.setDefaultTimeout(timeout)
       contexts.push(context)
       return context
     },

@@ -1,67 +1,36 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { build } from 'vite'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { App } from '../../src/app.js'
+import type { Page } from 'playwright-core'
+import { afterAll, expect, it } from 'vitest'
 import { authHeader, signedInUser, uniqueName } from '../helpers/factories.js'
-import { freePort } from '../helpers/network.js'
 import { startOidcProvider, type TestOidcProvider } from '../helpers/oidc-provider.js'
-import { useTestContext } from '../helpers/test-context.js'
-import { CHROMIUM, collectPageErrors, describeWithBrowser, eventually, SCREENSHOT_DIR, signIn } from './browser.js'
+import { collectPageErrors, describeWithBrowser, eventually, signIn, useConsole } from './browser.js'
 
 /**
  * "Sign in with <label>" in Chromium, through a real OpenID Provider's login and consent pages on
- * loopback. The console harness of browser.ts listens on a port chosen at listen time; a provider
- * needs the callback URL (PUBLIC_URL) before the app starts, so this file picks the port first.
+ * loopback. A provider needs the callback URL (PUBLIC_URL) before the app starts, so the provider is
+ * started from the harness's settings, which are given the console's address.
  */
 
-const ctx = useTestContext()
 const CLIENT = { clientId: 'carbelsad-console', clientSecret: 'console-test-client-secret-123456' }
 let idp: TestOidcProvider | undefined
-let app: App | undefined
-let browser: Browser | undefined
-let baseUrl = ''
-let webRoot = ''
 
 describeWithBrowser('console: sign in with an OpenID provider', () => {
-  beforeAll(async () => {
-    webRoot = mkdtempSync(join(tmpdir(), 'carbelsad-console-'))
-    await build({ configFile: resolve('web/vite.config.ts'), build: { outDir: webRoot, emptyOutDir: true, sourcemap: false }, logLevel: 'silent' })
-    const port = await freePort()
-    baseUrl = `http://127.0.0.1:${port}`
+  const harness = useConsole(async (baseUrl) => {
     idp = await startOidcProvider({ clients: [{ ...CLIENT, redirectUris: [`${baseUrl}/api/v1/auth/oauth/acme/callback`] }] })
-    app = await ctx.buildApp(
-      {
-        PUBLIC_URL: baseUrl,
-        OAUTH_PROVIDERS: 'acme',
-        OAUTH_ACME_CLIENT_ID: CLIENT.clientId,
-        OAUTH_ACME_CLIENT_SECRET: CLIENT.clientSecret,
-        OAUTH_ACME_ISSUER: idp.issuer,
-        OAUTH_ACME_LABEL: 'Acme ID',
-      },
-      { webRoot },
-    )
-    await app.listen({ port, host: '127.0.0.1' })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
-    mkdirSync(SCREENSHOT_DIR, { recursive: true })
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await idp?.close()
-    if (webRoot) rmSync(webRoot, { recursive: true, force: true })
+    return {
+      PUBLIC_URL: baseUrl,
+      OAUTH_PROVIDERS: 'acme',
+      OAUTH_ACME_CLIENT_ID: CLIENT.clientId,
+      OAUTH_ACME_CLIENT_SECRET: CLIENT.clientSecret,
+      OAUTH_ACME_ISSUER: idp.issuer,
+      OAUTH_ACME_LABEL: 'Acme ID',
+    }
   })
 
-  async function newPage(): Promise<Page> {
-    const context = await browser!.newContext({ baseURL: baseUrl, viewport: { width: 1280, height: 860 }, locale: 'en-US', timezoneId: 'UTC' })
-    context.setDefaultTimeout(15_000)
-    return context.newPage()
-  }
+  afterAll(async () => {
+    await idp?.close()
+  })
+
+  const newPage = () => harness.newPage({ timeout: 15_000 })
 
   /** The provider's own pages: its login form, then its consent page. */
   async function throughProvider(page: Page, login: string, password: string, consent: 'Continue' | 'Cancel') {
@@ -83,12 +52,12 @@ describeWithBrowser('console: sign in with an OpenID provider', () => {
     await page.getByRole('link', { name: 'Sign in with Acme ID' }).click()
     await throughProvider(page, account.sub, 'provider-password-1', 'Continue')
 
-    await page.waitForURL(`${baseUrl}/security`)
+    await page.waitForURL(`${harness.baseUrl}/security`)
     await page.getByRole('heading', { name: 'Security', level: 1 }).waitFor()
     // The session is the console's own, stored like any other sign-in; no token ever sat in a URL.
     const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('carbelsad.session') ?? 'null') as { access_token: string } | null)
     expect(stored?.access_token).toBeTruthy()
-    const me = await app!.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(stored!.access_token) })
+    const me = await harness.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(stored!.access_token) })
     expect(me.json()).toMatchObject({ username: name, email: account.email, email_verified: true })
     const history = await page.evaluate(() => window.location.href)
     expect(history).not.toContain('code=')
@@ -97,7 +66,7 @@ describeWithBrowser('console: sign in with an OpenID provider', () => {
     const linked = page.getByRole('list', { name: 'Linked accounts' })
     await eventually(() => linked.textContent()).toContain('Acme ID')
     expect(await linked.textContent()).toContain(account.email)
-    await page.screenshot({ path: join(SCREENSHOT_DIR, 'oauth-signed-in-security.png'), fullPage: true })
+    await harness.screenshot(page, 'oauth-signed-in-security')
     expect(errors).toEqual([])
   })
 
@@ -109,7 +78,7 @@ describeWithBrowser('console: sign in with an OpenID provider', () => {
     await page.goto('/login')
     await page.getByRole('link', { name: 'Sign in with Acme ID' }).click()
     await throughProvider(page, account.sub, 'provider-password-2', 'Cancel')
-    await page.waitForURL(`${baseUrl}/oauth/callback**`)
+    await page.waitForURL(`${harness.baseUrl}/oauth/callback**`)
     await page.getByRole('heading', { name: 'Sign-in did not complete' }).waitFor()
     await eventually(() => page.getByRole('alert').first().textContent()).toBe('Sign-in with Acme ID was cancelled')
     await page.getByRole('link', { name: 'Back to sign in' }).waitFor()
@@ -117,7 +86,7 @@ describeWithBrowser('console: sign in with an OpenID provider', () => {
 
   it('links Acme ID to a password account from the Security page', async () => {
     idp!.interaction = { mode: 'pages' }
-    const user = await signedInUser(app!)
+    const user = await signedInUser(harness.app)
     const name = uniqueName('cy')
     const account = idp!.addAccount({ sub: `browser-${name}`, email: `${name}@idp.example`, email_verified: true, password: 'provider-password-3' })
     const page = await newPage()
@@ -126,10 +95,10 @@ describeWithBrowser('console: sign in with an OpenID provider', () => {
     await page.goto('/security')
     await page.getByRole('button', { name: 'Link Acme ID' }).click()
     await throughProvider(page, account.sub, 'provider-password-3', 'Continue')
-    await page.waitForURL(`${baseUrl}/security`)
+    await page.waitForURL(`${harness.baseUrl}/security`)
     await eventually(() => page.getByRole('list', { name: 'Linked accounts' }).textContent()).toContain(account.email)
     await eventually(() => page.getByText('Linked. You can now sign in with it.').count()).toBe(1)
-    const identities = await app!.inject({ method: 'GET', url: '/api/v1/auth/identities', headers: user.headers })
+    const identities = await harness.app.inject({ method: 'GET', url: '/api/v1/auth/identities', headers: user.headers })
     expect(identities.json()).toEqual([expect.objectContaining({ provider: 'acme', email: account.email })])
   })
 })

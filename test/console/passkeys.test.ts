@@ -1,57 +1,24 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { build } from 'vite'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { App } from '../../src/app.js'
+import type { Page } from 'playwright-core'
+import { expect, it } from 'vitest'
 import { authHeader, codeFrom, createUser, setUserColumns, tokenFrom, waitForMail } from '../helpers/factories.js'
-import { freePort } from '../helpers/network.js'
-import { useTestContext } from '../helpers/test-context.js'
-import { CHROMIUM, collectPageErrors, describeWithBrowser, eventually, SCREENSHOT_DIR, signIn } from './browser.js'
+import { collectPageErrors, describeWithBrowser, eventually, signIn, useConsole } from './browser.js'
 
 /**
  * Passkeys in a real Chromium with a virtual authenticator (Chrome DevTools Protocol WebAuthn domain:
  * CTAP2, internal transport, resident keys, user verification). A passkey is bound to an RP ID, and
  * browsers refuse an IP address as one, so this console is served at http://localhost:<port> with
- * PUBLIC_URL saying the same (the shared harness serves 127.0.0.1).
+ * PUBLIC_URL saying the same.
  */
 
-const ctx = useTestContext()
 const PROOF_SECONDS = 20
-let app: App
-let baseUrl = ''
-let browser: Browser | undefined
-let webRoot = ''
-const contexts: BrowserContext[] = []
 
 describeWithBrowser('console: passkeys', () => {
-  beforeAll(async () => {
-    webRoot = mkdtempSync(join(tmpdir(), 'carbelsad-console-'))
-    await build({ configFile: resolve('web/vite.config.ts'), build: { outDir: webRoot, emptyOutDir: true, sourcemap: false }, logLevel: 'silent' })
-    const port = await freePort()
-    baseUrl = `http://localhost:${port}`
-    // A short proof window, so the removal at the end needs a new proof, given with the passkey.
-    app = await ctx.buildApp({ PUBLIC_URL: baseUrl, REAUTH_MAX_AGE_SECONDS: String(PROOF_SECONDS) }, { webRoot })
-    await app.listen({ port, host: '127.0.0.1' })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
-    mkdirSync(SCREENSHOT_DIR, { recursive: true })
-  }, 120_000)
-
-  afterAll(async () => {
-    await Promise.allSettled(contexts.map((context) => context.close()))
-    await browser?.close()
-    if (webRoot) rmSync(webRoot, { recursive: true, force: true })
-  })
+  // A short proof window, so the removal at the end needs a new proof, given with the passkey.
+  const harness = useConsole((baseUrl) => ({ PUBLIC_URL: baseUrl, REAUTH_MAX_AGE_SECONDS: String(PROOF_SECONDS) }), { host: 'localhost' })
 
   /** A page whose tab has a platform authenticator that holds passkeys and verifies the user. */
   async function pageWithAuthenticator(): Promise<{ page: Page; errors: string[]; credentialCount: () => Promise<number> }> {
-    const context = await browser!.newContext({ baseURL: baseUrl, viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' })
-    context.setDefaultTimeout(15_000)
-    contexts.push(context)
+    const context = await harness.newContext({ height: 900, timeout: 15_000 })
     const page = await context.newPage()
     const errors = collectPageErrors(page)
     // The virtual authenticator answers a conditional (autofill) request on its own, as if the user had
@@ -73,7 +40,7 @@ describeWithBrowser('console: passkeys', () => {
   async function currentAuthMethods(page: Page): Promise<string[]> {
     const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('carbelsad.session') ?? 'null') as { access_token: string } | null)
     if (!stored) throw new Error('no stored session')
-    const response = await app.inject({ method: 'GET', url: '/api/v1/auth/sessions', headers: authHeader(stored.access_token) })
+    const response = await harness.app.inject({ method: 'GET', url: '/api/v1/auth/sessions', headers: authHeader(stored.access_token) })
     return (response.json() as { current: boolean; auth_methods: string[] }[]).find((session) => session.current)?.auth_methods ?? []
   }
 
@@ -92,7 +59,7 @@ describeWithBrowser('console: passkeys', () => {
   const passkeyItems = (page: Page) => page.getByRole('list', { name: 'Your passkeys' }).locator('li[data-passkey]')
 
   it('registers a passkey, signs in with it, answers 2FA with it, and removes it', async () => {
-    const user = await createUser(app)
+    const user = await createUser(harness.app)
     const { page, errors, credentialCount } = await pageWithAuthenticator()
 
     await page.goto('/login')
@@ -109,7 +76,7 @@ describeWithBrowser('console: passkeys', () => {
     await expect(passkeyItems(page).first().textContent()).resolves.toContain('Test laptop')
     // A resident (discoverable) credential, held by the virtual authenticator.
     expect(await credentialCount()).toBe(1)
-    await page.screenshot({ path: join(SCREENSHOT_DIR, 'passkeys-security.png'), fullPage: true })
+    await harness.screenshot(page, 'passkeys-security')
 
     await section.getByRole('button', { name: 'Rename Test laptop' }).click()
     await section.getByLabel('New label').fill('Work laptop')
@@ -130,7 +97,7 @@ describeWithBrowser('console: passkeys', () => {
     await setAutofill(page, false)
 
     // With 2FA on, the password step is followed by the passkey instead of a code.
-    await setUserColumns(app, user.id, { twoFaEnabled: true, twoFaMethod: 'email' })
+    await setUserColumns(harness.app, user.id, { twoFaEnabled: true, twoFaMethod: 'email' })
     await signOut(page)
     await signIn(page, user.username, user.password)
     await page.waitForURL('**/two-factor')
@@ -148,7 +115,7 @@ describeWithBrowser('console: passkeys', () => {
     await section.getByRole('status').getByText('Removed “Work laptop”').waitFor()
     expect(await currentAuthMethods(page)).toEqual(['password+passkey', 'passkey'])
     await section.getByText('You have no passkeys yet.').waitFor()
-    const listed = await app.inject({ method: 'GET', url: '/api/v1/auth/passkeys', headers: authHeader((await page.evaluate(() => JSON.parse(localStorage.getItem('carbelsad.session') ?? '{}') as { access_token: string })).access_token) })
+    const listed = await harness.app.inject({ method: 'GET', url: '/api/v1/auth/passkeys', headers: authHeader((await page.evaluate(() => JSON.parse(localStorage.getItem('carbelsad.session') ?? '{}') as { access_token: string })).access_token) })
     expect(listed.json()).toEqual([])
 
     // The removed passkey no longer signs in (the authenticator still holds its copy).
@@ -159,7 +126,7 @@ describeWithBrowser('console: passkeys', () => {
   }, 120_000)
 
   it('signs in with an emailed code on the sign-in page, and with the emailed link', async () => {
-    const user = await createUser(app)
+    const user = await createUser(harness.app)
     const { page, errors } = await pageWithAuthenticator()
     await page.goto('/login')
     await setAutofill(page, false)
@@ -168,15 +135,15 @@ describeWithBrowser('console: passkeys', () => {
     await form.getByLabel('Email').fill(user.email)
     await form.getByRole('button', { name: 'Send the link' }).click()
     await form.getByRole('status').getByText('a sign-in link and code are on their way').waitFor()
-    const first = await waitForMail(app, user.email, { subject: /^Sign in to / })
+    const first = await waitForMail(harness.app, user.email, { subject: /^Sign in to / })
     await form.getByLabel('Sign-in code').fill(codeFrom(first))
     await form.getByRole('button', { name: 'Sign in with the code' }).click()
     await page.waitForURL('**/profile')
     expect(await currentAuthMethods(page)).toEqual(['email_code'])
 
     await signOut(page)
-    await app.inject({ method: 'POST', url: '/api/v1/auth/email-login', payload: { email: user.email } })
-    const second = await waitForMail(app, user.email, { subject: /^Sign in to /, exclude: [first.id] })
+    await harness.app.inject({ method: 'POST', url: '/api/v1/auth/email-login', payload: { email: user.email } })
+    const second = await waitForMail(harness.app, user.email, { subject: /^Sign in to /, exclude: [first.id] })
     // The link as mailed: PUBLIC_URL is this console's address.
     const link = /(http:\/\/localhost:\d+\/email-login\?token=\S+)/.exec(second.text)?.[1]
     expect(link && tokenFrom({ text: link })).toBeTruthy()
