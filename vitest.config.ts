@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
+    // Made once and reused: the databases tests start from (migrated), and the PGlite worker as JavaScript.
+    globalSetup: ['test/setup/database-templates.ts'],
     testTimeout: 30_000,
     // Generous: opening a database in beforeAll can take tens of seconds on a loaded two-core machine.
     hookTimeout: 120_000,

@@ -39,6 +39,8 @@ export interface DatabaseOptions {
   prepare?: boolean
   /** postgres:// URL that migrate() uses instead of `url`, e.g. a direct connection past a pooler. */
   migrationUrl?: string | undefined
+  /** Embedded only: a PGlite dump a new database starts as (see startEmbeddedServer). */
+  template?: string | undefined
 }
 
 /**
@@ -161,7 +163,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
 
   // The embedded database runs PGlite in its own thread behind a unix socket (see embedded-server.ts),
   // reached through postgres.js like a real server: one driver and one code path for both.
-  const server = await startEmbeddedServer(options.dataDir ?? 'memory://')
+  const server = await startEmbeddedServer(options.dataDir ?? 'memory://', { template: options.template })
   // One connection: PGlite runs one statement at a time, and a transaction holds it until it ends.
   const client = postgres({
     path: server.socketPath,

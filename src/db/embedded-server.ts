@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -22,16 +23,40 @@ export interface EmbeddedServer {
   stop(): Promise<void>
 }
 
+export interface EmbeddedServerOptions {
+  /**
+   * File holding a PGlite dump (the tarball `PGlite.dumpDataDir()` returns, gzipped when the name ends
+   * in .tgz or .tar.gz) that a new database starts as: no initdb, and whatever the dump holds (applied migrations, say) is there from the start. A
+   * data directory that already holds a database opens as it is, and the dump is not read.
+   */
+  template?: string | undefined
+}
+
+/** The TypeScript worker, next to this file when it runs from sources. */
+export const WORKER_SOURCE = new URL('./pglite-worker.ts', import.meta.url)
+
+/**
+ * Where a JavaScript copy of the worker made from exactly `source` (its text) is looked for: named by
+ * the text's hash, so a copy can never stand in for a worker that has changed since.
+ */
+export function transpiledWorkerUrl(source: string | Buffer): URL {
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16)
+  return new URL(`../../node_modules/.cache/carbelsad/pglite-worker-${hash}.mjs`, WORKER_SOURCE)
+}
+
 /**
  * Starts the thread that runs PGlite (see pglite-worker.ts). From the compiled app it loads the
- * compiled worker; from sources (tests, `tsx`) the TypeScript one, through tsx's loader.
+ * compiled worker. From sources (tests, `tsx`) it loads a JavaScript copy of the TypeScript worker
+ * when one matches it (the test run makes one, see test/setup/), else the TypeScript itself through
+ * tsx's loader, which costs each thread most of a second to start.
  */
 function spawnWorker(data: PgliteWorkerData): Worker {
   const here = import.meta.url
   if (!here.endsWith('.ts')) return new Worker(new URL('./pglite-worker.js', here), { workerData: data })
+  const copy = transpiledWorkerUrl(readFileSync(WORKER_SOURCE))
+  if (existsSync(copy)) return new Worker(copy, { workerData: data })
   const tsx = new URL('../../node_modules/tsx/dist/esm/api/index.mjs', here).href
-  const source = new URL('./pglite-worker.ts', here).href
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source)}) })`
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_SOURCE.href)}) })`
   return new Worker(bootstrap, { eval: true, workerData: data })
 }
 
@@ -84,7 +109,7 @@ async function stop(worker: Worker): Promise<void> {
 }
 
 /** Opens the embedded database in its own thread; `dataDir` `memory://` keeps nothing. */
-export async function startEmbeddedServer(dataDir: string): Promise<EmbeddedServer> {
+export async function startEmbeddedServer(dataDir: string, options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const inMemory = dataDir.startsWith('memory://')
   const directory = inMemory ? dataDir : resolve(dataDir)
   // The socket sits beside the data (psql -h <DATA_DIR> reaches it) unless the path would be too long.
@@ -93,9 +118,10 @@ export async function startEmbeddedServer(dataDir: string): Promise<EmbeddedServ
   const socketPath = scratch ? join(scratch, SOCKET_NAME) : (beside as string)
   const data: PgliteWorkerData = { dataDir: directory, socketPath, settings: SETTINGS, maxConnections: MAX_CONNECTIONS }
 
-  const firstBoot = !inMemory && !existsSync(join(directory, 'PG_VERSION'))
-  let worker = await start(data)
-  if (firstBoot) {
+  const created = inMemory || !existsSync(join(directory, 'PG_VERSION'))
+  const template = created ? options.template : undefined
+  let worker = await start({ ...data, template })
+  if (created && !inMemory && template === undefined) {
     // Creating the cluster (initdb) leaves hundreds of MB in WebAssembly memory, which never shrinks:
     // a new thread on the finished cluster starts light.
     await stop(worker)

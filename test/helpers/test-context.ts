@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 import { buildApp, type App, type AppOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import { createDatabase, type Database } from '../../src/db/database.js'
@@ -10,6 +10,14 @@ export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || undefined
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL || undefined
 export const usingPostgres = TEST_DATABASE_URL !== undefined
 export const usingRedis = TEST_REDIS_URL !== undefined
+
+/**
+ * What test databases start from, made once (and kept) by test/setup/database-templates.ts: the same
+ * database as initdb and the migrations would make, without spending seconds on each. On PGlite two
+ * dumps (empty, migrated); on PostgreSQL a migrated database to copy.
+ */
+const templates = inject('embeddedTemplates')
+const postgresTemplate = inject('postgresTemplate')
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-for-production-use'
 
@@ -25,10 +33,11 @@ export interface TestContext {
   buildApp(overrides?: Record<string, string | undefined>, options?: Partial<AppOptions>): Promise<App>
 }
 
-async function createPostgresDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A new database on the server; a copy of `template` when given, else empty. */
+async function createPostgresDatabase(adminUrl: string, template?: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `test_${randomBytes(6).toString('hex')}`
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
+  await admin.unsafe(template ? `create database ${name} template ${template}` : `create database ${name}`)
   await admin.end()
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
@@ -57,7 +66,7 @@ export async function freshDatabase(): Promise<FreshDatabase> {
     const created = await createPostgresDatabase(TEST_DATABASE_URL)
     return { url: created.url, database: undefined, destroy: created.drop }
   }
-  const database = await createDatabase({ dataDir: 'memory://' })
+  const database = await createDatabase({ dataDir: 'memory://', template: templates?.empty })
   return { url: undefined, database, destroy: () => database.close() }
 }
 
@@ -72,14 +81,16 @@ export function useTestContext(): TestContext {
   let embedded: Database | undefined
   const redisPrefix = `test:${randomBytes(4).toString('hex')}:`
 
+  // The database starts migrated (from the templates); the apps still run their migrations at start,
+  // and find nothing left to apply.
   beforeAll(async () => {
     if (TEST_DATABASE_URL) {
-      const created = await createPostgresDatabase(TEST_DATABASE_URL)
+      const created = await createPostgresDatabase(TEST_DATABASE_URL, postgresTemplate)
       databaseUrl = created.url
       drop = created.drop
     } else {
       // One in-memory PGlite shared by every app of this file, as one PostgreSQL database would be.
-      embedded = await createDatabase({ dataDir: 'memory://' })
+      embedded = await createDatabase({ dataDir: 'memory://', template: templates?.migrated })
     }
   })
 
