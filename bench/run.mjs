@@ -109,6 +109,25 @@ function rssMb(pid) {
   return Math.round(kb / 1024)
 }
 
+/** CPU seconds the process has used so far (user + system), from /proc. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * Waits until the app is idle (under 10% of a core over half a second, at most 30 s): work queued by a
+ * scenario (the logins' bcrypt hashes outlive the load that sent them) must not land in the next one.
+ */
+async function settle(pid) {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const before = cpuSeconds(pid)
+    await sleep(500)
+    if (cpuSeconds(pid) - before < 0.05) return
+  }
+}
+
 function startBare(port) {
   const code = `require('node:http').createServer((q, s) => { const b = JSON.stringify({ message: 'hello' }); s.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) }); s.end(b) }).listen(${port}, '127.0.0.1')`
   return launch(process.execPath, ['-e', code], { stdio: 'ignore' }, serverCpus)
@@ -297,7 +316,9 @@ async function runMode(mode, bareUrl, seed, credentials) {
         load({ ...loginRequest, connections: 50 }),
       ])
       step({ scenario: 'GET /api/v1/health/ during 50 concurrent logins', ...health })
+      await settle(app.pid)
       if (mode.key === 'embedded') step(await healthDuringSlowQuery(base, dataDir))
+      await settle(app.pid)
 
       const fanOutScenario = `WebSocket fan-out: ${WS_CLIENTS} members, ${WS_MESSAGES} messages (delivery latency)`
       try {
