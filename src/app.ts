@@ -119,13 +119,15 @@ function cachedSerializers(): SerializerFactory {
   const pools = new Map<string, WeakMap<object, unknown>>()
   return ((externalSchemas: unknown, options: unknown) => {
     const key = JSON.stringify(externalSchemas) + JSON.stringify(options ?? {})
-    let compiled = pools.get(key)
-    if (!compiled) pools.set(key, (compiled = new WeakMap()))
+    const compiled = pools.get(key) ?? new WeakMap<object, unknown>()
+    pools.set(key, compiled)
     const build = select(externalSchemas as never, options as never)
     return (route: { schema: object }) =>
       onFirstUse(() => {
-        let serializer = compiled.get(route.schema) as Compiled | undefined
-        if (!serializer) compiled.set(route.schema, (serializer = build(route as never) as unknown as Compiled))
+        const cached = compiled.get(route.schema) as Compiled | undefined
+        if (cached) return cached
+        const serializer = build(route as never) as unknown as Compiled
+        compiled.set(route.schema, serializer)
         return serializer
       })
   }) as unknown as SerializerFactory
