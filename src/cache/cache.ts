@@ -27,15 +27,34 @@ export interface Cache {
   close(): Promise<void>
 }
 
-/** Shares one in-flight load per key; used by both implementations' getOrSet. */
+/**
+ * Shares one in-flight load per key; used by both implementations' getOrSet. A delete while a load is
+ * in flight `forget`s it: later callers start a load of their own instead of joining one that may have
+ * read the old value, and the forgotten load must not store what it read (`stale()` says so).
+ */
 export class SingleFlight {
-  readonly #inFlight = new Map<string, Promise<unknown>>()
+  readonly #inFlight = new Map<string, { promise: Promise<unknown>; stale: boolean }>()
 
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  run<T>(key: string, work: (stale: () => boolean) => Promise<T>): Promise<T> {
     const existing = this.#inFlight.get(key)
-    if (existing) return existing as Promise<T>
-    const promise = work().finally(() => this.#inFlight.delete(key))
-    this.#inFlight.set(key, promise)
+    if (existing) return existing.promise as Promise<T>
+    const flight: { promise: Promise<unknown>; stale: boolean } = { promise: Promise.resolve(), stale: false }
+    const promise = work(() => flight.stale).finally(() => {
+      if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key)
+    })
+    flight.promise = promise
+    this.#inFlight.set(key, flight)
     return promise
+  }
+
+  forget(key: string): void {
+    const flight = this.#inFlight.get(key)
+    if (!flight) return
+    flight.stale = true
+    this.#inFlight.delete(key)
+  }
+
+  forgetPrefix(prefix: string): void {
+    for (const key of [...this.#inFlight.keys()]) if (key.startsWith(prefix)) this.forget(key)
   }
 }

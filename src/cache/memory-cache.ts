@@ -41,9 +41,11 @@ export function createMemoryCache(options: { maxEntries?: number } = {}): Cache 
       store(key, value, ttlSeconds)
     },
     async delete(key) {
+      flights.forget(key)
       entries.delete(key)
     },
     async deleteByPrefix(prefix) {
+      flights.forgetPrefix(prefix)
       let removed = 0
       for (const key of [...entries.keys()]) {
         if (key.startsWith(prefix)) {
@@ -71,9 +73,9 @@ export function createMemoryCache(options: { maxEntries?: number } = {}): Cache 
     getOrSet<T>(key: string, ttlSeconds: number, load: () => Promise<T>) {
       const entry = live(key)
       if (entry) return Promise.resolve(JSON.parse(entry.value) as T)
-      return flights.run(key, async () => {
+      return flights.run(key, async (stale) => {
         const value = await load()
-        if (value !== undefined) store(key, value, ttlSeconds)
+        if (value !== undefined && !stale()) store(key, value, ttlSeconds)
         return value
       })
     },

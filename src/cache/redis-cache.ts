@@ -92,9 +92,11 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     },
     set: write,
     async delete(key) {
+      flights.forget(key)
       await client.del(prefix + key)
     },
     async deleteByPrefix(keyPrefix) {
+      flights.forgetPrefix(keyPrefix)
       let removed = 0
       // A cluster's keys are spread over its masters, and SCAN walks one node: walk each.
       for (const node of scanTargets(client)) {
@@ -129,9 +131,9 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
         return load()
       }
       if (cached !== undefined) return cached
-      return flights.run(key, async () => {
+      return flights.run(key, async (stale) => {
         const value = await load()
-        if (value !== undefined) await write(key, value, ttlSeconds).catch(reportError)
+        if (value !== undefined && !stale()) await write(key, value, ttlSeconds).catch(reportError)
         return value
       })
     },

@@ -1,5 +1,7 @@
+import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { createQueueConnections } from '../cache/bullmq-connections.js'
 import { redisTarget, type RedisTarget } from '../cache/redis-target.js'
 import { createHousekeepingService, HOUSEKEEPING_TABLES, type HousekeepingResult } from '../modules/housekeeping/housekeeping-service.js'
 
@@ -95,7 +97,7 @@ export default fp(
     app.addHook('onReady', async () => {
       scheduler =
         schedule === 'queue'
-          ? await startQueue({ target: redisTarget(config)!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
+          ? startQueue({ target: redisTarget(config)!, keyPrefix: config.redisKeyPrefix, intervalMs, runOnce, logger: app.log })
           : startTimer(intervalMs, runOnce)
       app.log.info({ schedule, interval_minutes: config.housekeepingIntervalMinutes }, 'housekeeping scheduled')
     })
@@ -140,9 +142,7 @@ interface QueueOptions {
  * create two jobs for one slot. A job is locked by the one worker that takes it; a job whose worker died
  * mid-run is taken over once (BullMQ's stalled-job check), which is safe since the deletes are idempotent.
  */
-async function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Promise<Scheduler> {
-  // BullMQ and ioredis are loaded only where a queue runs: the embedded default never pays for them.
-  const [{ Queue, Worker }, { createQueueConnections }] = await Promise.all([import('bullmq'), import('../cache/bullmq-connections.js')])
+function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOptions): Scheduler {
   let lastErrorLog = 0
   const reportError = (error: Error) => {
     // ioredis reports every reconnect attempt; one line every few seconds is enough.
