@@ -220,9 +220,15 @@ function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: QueueOpt
   }
   // If Redis came back empty (no persistence), the scheduler is made again.
   connections.onRestored((how) => (how === 'connected' ? void upsertScheduler() : checkLater(30)))
+  // Events can be missed: a master that restarts before the cluster client notices it leave never
+  // "rejoins". A look every interval (at most every 30 s, one command) makes a scheduler that is really
+  // gone again, whatever the client saw.
+  const watch = setInterval(() => void upsertIfMissing(1), Math.max(1_000, Math.min(intervalMs, 30_000)))
+  watch.unref()
 
   return {
     async close() {
+      clearInterval(watch)
       for (const timer of rejoinTimers) clearTimeout(timer)
       // The worker finishes the job it holds (told to stop between batches already); the schedule stays in
       // Redis for the other instances.
