@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { uniqueName } from './factories.js'
 
 /**
  * A small loopback server that speaks GitHub's OAuth web flow and the two REST endpoints the app reads,
@@ -21,7 +22,14 @@ export interface GitHubUser {
   emails: { email: string; primary: boolean; verified: boolean; visibility: 'public' | 'private' | null }[]
 }
 
+export interface GitHubClient {
+  clientId: string
+  clientSecret: string
+}
+
 export interface GitHubStandIn {
+  /** The OAuth app registered at the stand-in: OAUTH_GITHUB_CLIENT_ID and OAUTH_GITHUB_CLIENT_SECRET. */
+  readonly client: GitHubClient
   /** OAUTH_GITHUB_URL */
   readonly url: string
   /** OAUTH_GITHUB_API_URL */
@@ -31,7 +39,23 @@ export interface GitHubStandIn {
   next: number | 'deny'
   /** What the token endpoint received, for assertions on PKCE and client authentication. */
   readonly tokenRequests: URLSearchParams[]
+  /**
+   * A new GitHub account the stand-in knows: a fresh id and login, a private primary verified address
+   * (`<login>@users.example`) and an older unverified one, unless `overrides` say otherwise.
+   */
+  addUser(overrides?: Partial<GitHubUser>): GitHubUser
   close(): Promise<void>
+}
+
+/** The settings that point an app's `github` provider at the stand-in. */
+export function githubSettings(standIn: GitHubStandIn): Record<string, string> {
+  return {
+    OAUTH_PROVIDERS: 'github',
+    OAUTH_GITHUB_CLIENT_ID: standIn.client.clientId,
+    OAUTH_GITHUB_CLIENT_SECRET: standIn.client.clientSecret,
+    OAUTH_GITHUB_URL: standIn.url,
+    OAUTH_GITHUB_API_URL: standIn.apiUrl,
+  }
 }
 
 interface Grant {
@@ -52,18 +76,39 @@ function json(response: ServerResponse, status: number, body: unknown) {
   response.end(JSON.stringify(body))
 }
 
-export async function startGitHubStandIn(client: { clientId: string; clientSecret: string }): Promise<GitHubStandIn> {
+export async function startGitHubStandIn(
+  client: GitHubClient = { clientId: 'Iv1.standin', clientSecret: randomBytes(20).toString('hex') },
+): Promise<GitHubStandIn> {
   const grants = new Map<string, Grant>()
   const tokens = new Map<string, number>()
+  let lastId = 1000
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const standIn: GitHubStandIn = {
+    client,
     url: base,
     apiUrl: `${base}/api/v3`,
     users: new Map(),
     next: 'deny',
     tokenRequests: [],
+    addUser: (overrides = {}) => {
+      lastId += 1
+      const login = uniqueName('octo').replace(/_/g, '-')
+      const user: GitHubUser = {
+        id: lastId,
+        login,
+        name: 'Mona Lisa',
+        email: null,
+        emails: [
+          { email: `${login}@users.example`, primary: true, verified: true, visibility: 'private' },
+          { email: `${login}-old@users.example`, primary: false, verified: false, visibility: null },
+        ],
+        ...overrides,
+      }
+      standIn.users.set(user.id, user)
+      return user
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -1,47 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { authHeader, signedInUser, uniqueName, userRow } from '../helpers/factories.js'
-import { startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../helpers/github-stand-in.js'
+import { githubSettings, startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { auditOf, callbackUrl, exchange, startLink, startSignIn, walk } from './oauth-helpers.js'
 
 const context = useTestContext()
-const CLIENT = { clientId: 'Iv1.carbelsadtest', clientSecret: randomBytes(20).toString('hex') }
 let github: GitHubStandIn
-let nextId = 1000
 
 beforeAll(async () => {
-  github = await startGitHubStandIn(CLIENT)
+  github = await startGitHubStandIn()
 })
 afterAll(() => github?.close())
 
-const buildApp = () =>
-  context.buildApp({
-    OAUTH_PROVIDERS: 'github',
-    OAUTH_GITHUB_CLIENT_ID: CLIENT.clientId,
-    OAUTH_GITHUB_CLIENT_SECRET: CLIENT.clientSecret,
-    OAUTH_GITHUB_URL: github.url,
-    OAUTH_GITHUB_API_URL: github.apiUrl,
-  })
-
-function githubUser(overrides: Partial<GitHubUser> = {}): GitHubUser {
-  nextId += 1
-  const login = uniqueName('octo').replace(/_/g, '-')
-  const user: GitHubUser = {
-    id: nextId,
-    login,
-    name: 'Mona Lisa',
-    email: null,
-    emails: [
-      { email: `${login}@users.example`, primary: true, verified: true, visibility: 'private' },
-      { email: `${login}-old@users.example`, primary: false, verified: false, visibility: null },
-    ],
-    ...overrides,
-  }
-  github.users.set(user.id, user)
-  return user
-}
+const buildApp = () => context.buildApp(githubSettings(github))
 
 async function signInAs(app: App, user: GitHubUser | 'deny') {
   github.next = user === 'deny' ? 'deny' : user.id
@@ -72,7 +45,7 @@ describe('GitHub sign-in (OAUTH_GITHUB_URL / OAUTH_GITHUB_API_URL)', () => {
     const app = await buildApp()
     const url = new URL(await startSignIn(app, 'github'))
     expect(`${url.origin}${url.pathname}`).toBe(`${github.url}/login/oauth/authorize`)
-    expect(url.searchParams.get('client_id')).toBe(CLIENT.clientId)
+    expect(url.searchParams.get('client_id')).toBe(github.client.clientId)
     expect(url.searchParams.get('redirect_uri')).toBe(callbackUrl('github'))
     expect(url.searchParams.get('scope')).toBe('read:user user:email')
     expect(url.searchParams.get('code_challenge_method')).toBe('S256')
@@ -82,7 +55,7 @@ describe('GitHub sign-in (OAUTH_GITHUB_URL / OAUTH_GITHUB_API_URL)', () => {
 
   it('creates an account from /user and the primary verified address of /user/emails; the code was traded with the PKCE verifier', async () => {
     const app = await buildApp()
-    const user = githubUser()
+    const user = github.addUser()
     const authorize = new URL(await startSignIn(app, 'github'))
     github.next = user.id
     const landing = await walk(app, 'github', authorize.href)
@@ -105,7 +78,7 @@ describe('GitHub sign-in (OAUTH_GITHUB_URL / OAUTH_GITHUB_API_URL)', () => {
   it('keeps an address GitHub has not verified unverified', async () => {
     const app = await buildApp()
     const login = uniqueName('octo').replace(/_/g, '-')
-    const user = githubUser({ login, email: `${login}@public.example`, emails: [{ email: `${login}@public.example`, primary: true, verified: false, visibility: 'public' }] })
+    const user = github.addUser({ login, email: `${login}@public.example`, emails: [{ email: `${login}@public.example`, primary: true, verified: false, visibility: 'public' }] })
     const tokens = await signedInVia(app, user)
     const me = (await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: authHeader(tokens.access_token) })).json()
     expect(me).toMatchObject({ email: `${login}@public.example`, email_verified: false })
@@ -113,7 +86,7 @@ describe('GitHub sign-in (OAUTH_GITHUB_URL / OAUTH_GITHUB_API_URL)', () => {
 
   it('refuses, with a readable message, an account that shares no address at all', async () => {
     const app = await buildApp()
-    const landing = await signInAs(app, githubUser({ emails: [] }))
+    const landing = await signInAs(app, github.addUser({ emails: [] }))
     expect(landing.code).toBeNull()
     expect(landing.error).toMatch(/GitHub did not share an email address/)
     expect((await auditOf(app, 'auth.oauth_failed'))[0]?.details).toMatchObject({ provider: 'github', reason: 'no_email' })
@@ -133,7 +106,7 @@ describe('linking and unlinking (Security page)', () => {
     const owner = await signedInUser(app)
     const linkResponse = await startLink(app, 'github', owner.headers)
     expect(linkResponse.statusCode, linkResponse.body).toBe(200)
-    const user = githubUser()
+    const user = github.addUser()
     github.next = user.id
     const landing = await walk(app, 'github', linkResponse.json().authorize_url)
     expect(landing.error).toBeNull()
@@ -167,7 +140,7 @@ describe('linking and unlinking (Security page)', () => {
 
   it('unlinks an identity when the account keeps a way in, and refuses to remove the last one (409 last_sign_in_method)', async () => {
     const app = await buildApp()
-    const providerOnly = await signedInVia(app, githubUser())
+    const providerOnly = await signedInVia(app, github.addUser())
     const [only] = await identitiesOf(app, providerOnly.access_token)
     const refused = await app.inject({ method: 'DELETE', url: `/api/v1/auth/identities/${only!.id}`, headers: authHeader(providerOnly.access_token) })
     expect(refused.statusCode, refused.body).toBe(409)
@@ -175,7 +148,7 @@ describe('linking and unlinking (Security page)', () => {
 
     const owner = await signedInUser(app)
     const link = await startLink(app, 'github', owner.headers)
-    github.next = githubUser().id
+    github.next = github.addUser().id
     await walk(app, 'github', link.json().authorize_url)
     const [linked] = await identitiesOf(app, owner.tokens.access_token)
     // Another user cannot remove it: it is not theirs.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import { codeFrom, loginAs, RESET_PASSWORD_SUBJECT, setUserColumns, signedInUser, type SignedInUser, tokenFrom, uniqueName, waitForMail, type TestUser } from '../helpers/factories.js'
-import { startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../helpers/github-stand-in.js'
+import { codeFrom, loginAs, RESET_PASSWORD_SUBJECT, setUserColumns, signedInUser, type SignedInUser, tokenFrom, waitForMail, type TestUser } from '../helpers/factories.js'
+import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { auditOf, exchange, startLink, startSignIn, walk } from '../oauth/oauth-helpers.js'
 import { call, enableEmail2fa, mailIds, startTwoFactorLogin } from './attacker.js'
@@ -14,18 +14,10 @@ import { call, enableEmail2fa, mailIds, startTwoFactorLogin } from './attacker.j
 const context = useTestContext()
 let app: App
 let github: GitHubStandIn
-const GITHUB_CLIENT = { clientId: 'Iv1.inflight', clientSecret: randomBytes(20).toString('hex') }
-let nextGitHubId = 7_000_000
 
 beforeAll(async () => {
-  github = await startGitHubStandIn(GITHUB_CLIENT)
-  app = await context.buildApp({
-    OAUTH_PROVIDERS: 'github',
-    OAUTH_GITHUB_CLIENT_ID: GITHUB_CLIENT.clientId,
-    OAUTH_GITHUB_CLIENT_SECRET: GITHUB_CLIENT.clientSecret,
-    OAUTH_GITHUB_URL: github.url,
-    OAUTH_GITHUB_API_URL: github.apiUrl,
-  })
+  github = await startGitHubStandIn()
+  app = await context.buildApp(githubSettings(github))
 })
 afterAll(() => github?.close())
 
@@ -111,20 +103,6 @@ describe('flows started after taking the account back', () => {
 })
 
 describe('sign-in provider flows started before a logout-all', () => {
-  function githubUser(): GitHubUser {
-    nextGitHubId += 1
-    const login = uniqueName('octo').replace(/_/g, '-')
-    const user: GitHubUser = {
-      id: nextGitHubId,
-      login,
-      name: 'Mona Lisa',
-      email: null,
-      emails: [{ email: `${login}@users.example`, primary: true, verified: true, visibility: 'private' }],
-    }
-    github.users.set(user.id, user)
-    return user
-  }
-
   const identitiesOf = async (headers: Record<string, string>) => (await call(app, 'GET', '/api/v1/auth/identities', { headers })).json() as unknown[]
 
   it('a link to a provider account started before cannot be confirmed', async () => {
@@ -135,7 +113,7 @@ describe('sign-in provider flows started before a logout-all', () => {
 
     await takeBack(owner, 'logout-all')
 
-    github.next = githubUser().id
+    github.next = github.addUser().id
     const landing = await walk(app, 'github', started.json().authorize_url)
     expect(landing.error).toBe('The link with GitHub expired or was already used; start again')
     const fresh = await loginAs(app, owner)
@@ -145,7 +123,7 @@ describe('sign-in provider flows started before a logout-all', () => {
 
   it("a provider sign-in's exchange code made before cannot be traded for a session", async () => {
     const owner = await verifiedUser()
-    const identity = githubUser()
+    const identity = github.addUser()
     const link = await startLink(app, 'github', owner.headers)
     github.next = identity.id
     expect((await walk(app, 'github', link.json().authorize_url)).url.searchParams.get('linked')).toBe('github')

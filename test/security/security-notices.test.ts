@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { createUser, setUserColumns, signedInUser, uniqueName, waitForMail } from '../helpers/factories.js'
-import { startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../helpers/github-stand-in.js'
+import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { exchange, startLink, startSignIn, walk } from '../oauth/oauth-helpers.js'
@@ -15,36 +14,13 @@ import { call, enableEmail2fa, mailIds } from './attacker.js'
 const context = useTestContext()
 let app: App
 let github: GitHubStandIn
-const GITHUB_CLIENT = { clientId: 'Iv1.notices', clientSecret: randomBytes(20).toString('hex') }
-let nextGitHubId = 8_000_000
 const ORIGIN = 'http://localhost:8000'
 
 beforeAll(async () => {
-  github = await startGitHubStandIn(GITHUB_CLIENT)
-  app = await context.buildApp({
-    OAUTH_PROVIDERS: 'github',
-    OAUTH_GITHUB_CLIENT_ID: GITHUB_CLIENT.clientId,
-    OAUTH_GITHUB_CLIENT_SECRET: GITHUB_CLIENT.clientSecret,
-    OAUTH_GITHUB_URL: github.url,
-    OAUTH_GITHUB_API_URL: github.apiUrl,
-    OAUTH_LINK_BY_EMAIL: 'true',
-  })
+  github = await startGitHubStandIn()
+  app = await context.buildApp({ ...githubSettings(github), OAUTH_LINK_BY_EMAIL: 'true' })
 })
 afterAll(() => github?.close())
-
-function githubUser(email?: string): GitHubUser {
-  nextGitHubId += 1
-  const login = uniqueName('octo').replace(/_/g, '-')
-  const user: GitHubUser = {
-    id: nextGitHubId,
-    login,
-    name: 'Mona Lisa',
-    email: null,
-    emails: [{ email: email ?? `${login}@users.example`, primary: true, verified: true, visibility: 'private' }],
-  }
-  github.users.set(user.id, user)
-  return user
-}
 
 describe('security notices', () => {
   it('recovery codes made again are mailed to the owner, without the codes', async () => {
@@ -86,7 +62,8 @@ describe('security notices', () => {
     const seen = await mailIds(app, owner.email)
     const started = await startLink(app, 'github', owner.headers)
     expect(started.statusCode, started.body).toBe(200)
-    github.next = githubUser().id
+    const identity = github.addUser()
+    github.next = identity.id
     expect((await walk(app, 'github', started.json().authorize_url)).url.searchParams.get('linked')).toBe('github')
 
     const mail = await waitForMail(app, owner.email, { subject: /was linked to your/i, exclude: seen })
@@ -95,7 +72,7 @@ describe('security notices', () => {
 
     // Linking the same account again links nothing new, and mails nothing.
     const again = await startLink(app, 'github', owner.headers)
-    github.next = nextGitHubId
+    github.next = identity.id
     const landing = await walk(app, 'github', again.json().authorize_url)
     expect(landing.url.searchParams.get('already')).toBe('1')
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -107,7 +84,7 @@ describe('security notices', () => {
     const owner = await createUser(app, 'user', { email })
     await setUserColumns(app, owner.id, { emailVerified: true })
     const seen = await mailIds(app, email)
-    github.next = githubUser(email).id
+    github.next = github.addUser({ emails: [{ email, primary: true, verified: true, visibility: 'private' }] }).id
     const landing = await walk(app, 'github', await startSignIn(app, 'github'))
     expect(landing.error).toBeNull()
     expect((await exchange(app, landing.code!)).statusCode).toBe(200)
