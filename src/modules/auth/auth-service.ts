@@ -118,7 +118,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     const graceMs = config.refreshReuseGraceSeconds * 1000
     if (graceMs <= 0) return undefined
     return db.transaction(async (tx) => {
-      const row = await refreshTokens.lockById(tokenId, tx)
+      const row = await refreshTokens.findById(tokenId, tx, { lock: true })
       if (!row?.usedAt || row.revokedAt || at.getTime() - row.usedAt.getTime() > graceMs) return undefined
       // A successor already used means the other holder moved on: that is a reuse, not a retry.
       if (row.replacedBy && !(await refreshTokens.revokeIfUnused(row.replacedBy, at, tx))) return undefined

@@ -15,8 +15,13 @@ export function createRefreshTokensRepository(db: Db) {
       return rows[0]
     },
 
-    async findById(id: string, tx: Db = db) {
-      const rows = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1)
+    /**
+     * One token by its id. With `lock` (inside a transaction) its row stays locked until the transaction
+     * ends: concurrent retries of the token queue up behind it.
+     */
+    async findById(id: string, tx: Db = db, options: { lock?: boolean } = {}) {
+      const query = tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1)
+      const rows = await (options.lock ? query.for('update') : query)
       return rows[0]
     },
 
@@ -31,12 +36,6 @@ export function createRefreshTokensRepository(db: Db) {
         .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)))
         .returning({ id: refreshTokens.id })
       return rows.length === 1
-    },
-
-    /** Reads a token and locks its row until the transaction ends: concurrent retries of it queue up. */
-    async lockById(id: string, tx: Db) {
-      const rows = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1).for('update')
-      return rows[0]
     },
 
     /** Revokes a token only while it is unused and unrevoked; whether it did. */

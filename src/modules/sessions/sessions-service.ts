@@ -134,13 +134,6 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       return ids
     },
 
-    /** "Sign out every other session": the caller's own stays. */
-    async endOthers(userId: number, keepId: string, ip: string): Promise<string[]> {
-      const ids = await db.transaction((tx) => this.endAll(userId, 'revoked', tx, { keepId, actorId: userId, ip }))
-      await deps.invalidateUser(userId)
-      return ids
-    },
-
     /** Records a new proof of identity on the session (re-authentication). */
     async recordProof(sessionId: string, method: string, tx: Db): Promise<Date> {
       const at = now()
