@@ -6,11 +6,14 @@ import { Worker } from 'node:worker_threads'
 import type { PgliteWorkerData, PgliteWorkerMessage } from './pglite-worker.js'
 
 /**
- * PostgreSQL settings of the embedded database. PGlite's WebAssembly memory only grows, so the
- * buffers it starts with are what an idle instance keeps: 16 MB of shared buffers (PostgreSQL's
- * default is 128 MB) is plenty for a development or single-box database.
+ * PostgreSQL settings of the embedded database. PGlite's WebAssembly memory only grows and the
+ * buffer pool is touched whole at start, so the buffers are what even an idle instance keeps.
+ * 8 MB of shared buffers (PostgreSQL's default is 128 MB) holds the hot pages of a development or
+ * single-box database (1,000 users and their sessions take well under 1 MB); the data files are
+ * in the operating system's page cache besides. WAL buffers are left at PostgreSQL's default
+ * (1/32 of the shared buffers).
  */
-const SETTINGS = ['shared_buffers = 16MB', 'wal_buffers = 1MB']
+const SETTINGS = ['shared_buffers = 8MB']
 /** The app's connection, plus room for psql or the benchmark. */
 const MAX_CONNECTIONS = 4
 /** Unix socket paths are limited to about 100 bytes. */
