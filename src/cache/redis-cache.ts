@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { RedisOptions } from 'ioredis'
 import { SingleFlight, type Cache } from './cache.js'
 import { createRedisClient, scanTargets, type RedisClient } from './redis-client.js'
@@ -5,14 +6,33 @@ import { createRedisClient, scanTargets, type RedisClient } from './redis-client
 // Every script and command here touches one key, so the cache works unchanged on a Redis Cluster:
 // no hash tags are needed, and keys spread over all the masters.
 // INCR and EXPIRE in one step: a crash between the two would leave a counter that never expires.
+// A tombstone (see below) counts as a missing key.
 const INCREMENT_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current and string.byte(current, 1) == 0 then redis.call('DEL', KEYS[1]) end
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count`
 
 // DECR on an expired key would create a counter without expiry: only touch a key that still exists.
 const DECREMENT_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+local current = redis.call('GET', KEYS[1])
+if current and string.byte(current, 1) ~= 0 then return redis.call('DECR', KEYS[1]) end
+return 0`
+
+// A delete leaves a tombstone, not an empty key, and a load's write-back only lands if the key still
+// holds what the load saw before it started (nothing, or the same tombstone). So a load that read the
+// old row before a delete on any instance cannot store it after that delete: the compare is in Redis,
+// not in one process. Tombstones start with a NUL byte, which no JSON value does.
+const TOMBSTONE_MARK = '\u0000deleted:'
+// Longer than any load takes: a load still running when its tombstone expires could store what it read.
+const TOMBSTONE_TTL_SECONDS = 60
+const STORE_IF_UNCHANGED_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
 return 0`
 
 export interface RedisCacheOptions {
@@ -78,7 +98,7 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     return subscriber
   }
 
-  const readJson = <T>(raw: string | null): T | undefined => (raw === null ? undefined : (JSON.parse(raw) as T))
+  const readJson = <T>(raw: string | null): T | undefined => (raw === null || raw.startsWith(TOMBSTONE_MARK) ? undefined : (JSON.parse(raw) as T))
   const write = async (key: string, value: unknown, ttlSeconds?: number) => {
     const payload = JSON.stringify(value)
     if (ttlSeconds) await client.set(prefix + key, payload, 'EX', ttlSeconds)
@@ -93,7 +113,7 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
     set: write,
     async delete(key) {
       flights.forget(key)
-      await client.del(prefix + key)
+      await client.set(prefix + key, TOMBSTONE_MARK + randomUUID(), 'EX', TOMBSTONE_TTL_SECONDS)
     },
     async deleteByPrefix(keyPrefix) {
       flights.forgetPrefix(keyPrefix)
@@ -119,21 +139,25 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
       await client.eval(DECREMENT_SCRIPT, 1, prefix + key)
     },
     async ttl(key) {
+      // Not tombstone-aware: only counters (which are never deleted) ask for their TTL.
       return client.ttl(prefix + key)
     },
     async getOrSet<T>(key: string, ttlSeconds: number, load: () => Promise<T>) {
-      let cached: T | undefined
+      let raw: string | null
       try {
-        cached = readJson<T>(await client.get(prefix + key))
+        raw = await client.get(prefix + key)
       } catch (error) {
         // Redis away: serve from the source of truth rather than failing the request.
         reportError(error as Error)
         return load()
       }
+      const cached = readJson<T>(raw)
       if (cached !== undefined) return cached
       return flights.run(key, async (stale) => {
         const value = await load()
-        if (value !== undefined && !stale()) await write(key, value, ttlSeconds).catch(reportError)
+        if (value !== undefined && !stale()) {
+          await client.eval(STORE_IF_UNCHANGED_SCRIPT, 1, prefix + key, raw ?? '', JSON.stringify(value), ttlSeconds).catch(reportError)
+        }
         return value
       })
     },

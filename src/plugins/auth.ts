@@ -166,12 +166,9 @@ export default fp(
         app.log.warn({ err: error }, 'user cache invalidation failed')
       }
     }
-    app.decorate('invalidateUser', async (userId: number) => {
-      await dropCachedUser(userId)
-      // A load that read the old row just before the change may write it back after this delete;
-      // a second delete, once any such load has finished, removes that stale copy.
-      setTimeout(() => void dropCachedUser(userId), 1000).unref()
-    })
+    // A load that read the old row just before the change cannot write it back after this delete, on
+    // this instance or another: the cache's delete leaves a tombstone that such a write-back must match.
+    app.decorate('invalidateUser', dropCachedUser)
 
     const fromBearer = async (token: string, request: FastifyRequest) => {
       const claims = tokens.verify(token)
