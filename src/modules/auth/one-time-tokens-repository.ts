@@ -45,11 +45,15 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]?.attempts
     },
 
-    /** Drops the links mailed to the user's addresses: after an email change they point at the wrong one. */
+    /**
+     * Drops the links mailed to the user's addresses: after an email change they point at the wrong one.
+     * An email sign-in too: used, it would sign in whoever still reads the old mailbox and, while the new
+     * address is unproven (an administrator's change), count as the first proof of it.
+     */
     async removeEmailLinks(userId: number, tx: Db = db) {
       await tx
         .delete(oneTimeTokens)
-        .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ['verify_email', 'password_reset', 'change_email'])))
+        .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ['verify_email', 'password_reset', 'change_email', 'email_login'])))
     },
 
     async removePurpose(userId: number, purpose: OneTimePurpose, tx: Db = db) {

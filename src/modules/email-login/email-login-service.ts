@@ -7,7 +7,7 @@ import type { Mailer } from '../../mail/mailer.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { AttemptLimits } from '../auth/attempt-limits.js'
 import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-service.js'
-import type { UsersRepository } from '../users/users-repository.js'
+import { normalizeEmail, type UsersRepository } from '../users/users-repository.js'
 import type { EmailLoginRepository } from './email-login-repository.js'
 
 export type EmailLoginMethod = 'email_link' | 'email_code'
@@ -44,13 +44,18 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
   const { db, config, users, emailLogins, audit, mailer, limits, now } = deps
   // Codes have a million values: a keyed hash, bound to the account, keeps a leaked table from being reversed.
   // It is bound to the account's token version too: a code mailed before the owner took the account back
-  // (signed out everywhere, reset or changed the password) no longer matches.
-  const hashCode = (userId: number, tokenVersion: number, code: string) => keyedHash(config.secretKey, `email-login:${userId}:${tokenVersion}:${code}`)
-  // The link carries the token version it was mailed under (its hash is what is stored, so it cannot be edited).
-  const linkFor = (tokenVersion: number) => `${randomToken(32)}.${tokenVersion}`
-  const versionOfLink = (token: string) => {
-    const match = /\.(\d{1,10})$/.exec(token)
-    return match ? Number(match[1]) : undefined
+  // (signed out everywhere, reset or changed the password) no longer matches. And to the address it was
+  // mailed to: once the account has another address (its owner's confirmed change, an administrator's),
+  // a code read from the old mailbox matches nothing, whichever path changed the address.
+  const hashCode = (userId: number, tokenVersion: number, email: string, code: string) =>
+    keyedHash(config.secretKey, `email-login:${userId}:${tokenVersion}:${normalizeEmail(email)}:${code}`)
+  // The link carries the token version and a keyed tag of the address it was mailed under (its hash is
+  // what is stored, so neither can be edited); both are compared with the account as it is when it is used.
+  const addressTag = (userId: number, email: string) => keyedHash(config.secretKey, `email-login-address:${userId}:${normalizeEmail(email)}`).slice(0, 16)
+  const linkFor = (user: Pick<UserRow, 'id' | 'email' | 'tokenVersion'>) => `${randomToken(32)}.${user.tokenVersion}.${addressTag(user.id, user.email)}`
+  const mailedUnder = (token: string) => {
+    const match = /\.(\d{1,10})\.([0-9a-f]{16})$/.exec(token)
+    return match ? { tokenVersion: Number(match[1]), tag: match[2]! } : undefined
   }
 
   function assertEnabled(): void {
@@ -62,10 +67,10 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
     if (!user?.isActive) return
     // Capped per recipient like every mail, silently: the answer must not tell.
     if ((await limits.takeMail(user.email)) !== undefined) return
-    const token = linkFor(user.tokenVersion)
+    const token = linkFor(user)
     const code = randomDigits(6)
     await db.transaction(async (tx) => {
-      await emailLogins.replace(user.id, { link: sha256(token), code: hashCode(user.id, user.tokenVersion, code) }, new Date(now().getTime() + EMAIL_LOGIN_TTL_MS), tx)
+      await emailLogins.replace(user.id, { link: sha256(token), code: hashCode(user.id, user.tokenVersion, user.email, code) }, new Date(now().getTime() + EMAIL_LOGIN_TTL_MS), tx)
       await audit.record({ action: 'auth.email_login_requested', actorId: user.id, targetId: user.id, ip: client.ip }, tx)
     })
     await mailer.send({
@@ -77,13 +82,16 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
   }
 
   /**
-   * The account a used link or code belongs to, while it may sign in. `tokenVersion` is the one the mail
-   * was sent under: a mail older than the owner's taking the account back is refused like an expired one.
+   * The account a used link or code belongs to, while it may sign in. `mailed` is what the link was sent
+   * under: a mail older than the owner's taking the account back, or sent to an address the account no
+   * longer has, is refused like an expired one.
    */
-  async function claimed(userId: number, method: EmailLoginMethod, tokenVersion?: number): Promise<ClaimedEmailLogin> {
+  async function claimed(userId: number, method: EmailLoginMethod, mailed?: { tokenVersion: number; tag: string }): Promise<ClaimedEmailLogin> {
     const user = await users.findById(userId)
     if (!user) throw new Errors.InvalidOrExpiredToken()
-    if (tokenVersion !== undefined && tokenVersion !== user.tokenVersion) throw new Errors.InvalidOrExpiredToken()
+    if (mailed !== undefined && (mailed.tokenVersion !== user.tokenVersion || !safeEqual(mailed.tag, addressTag(user.id, user.email)))) {
+      throw new Errors.InvalidOrExpiredToken()
+    }
     if (!user.isActive) throw new Errors.InactiveUser()
     return { userId, method }
   }
@@ -111,8 +119,8 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         await emailLogins.removeAll(claimed, tx)
         return claimed
       })
-      // A link without a version (or with another one) is refused: it matches no mail of the account as it is now.
-      return claimed(userId, 'email_link', versionOfLink(token) ?? -1)
+      // A link without a version and address tag (or with others) is refused: it matches no mail of the account as it is now.
+      return claimed(userId, 'email_link', mailedUnder(token) ?? { tokenVersion: -1, tag: '' })
     },
 
     /** Uses up the mail of this address and code (wrong codes counted per mail and per address); see `claimLink`. */
@@ -123,15 +131,15 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
       const invalid = () => new Errors.InvalidCode('Invalid or expired sign-in code; ask for a new email')
       if (!user) {
         // The same work as for a known address, so timing does not tell which exist.
-        safeEqual(hashCode(0, 0, code), hashCode(0, 0, '000000'))
+        safeEqual(hashCode(0, 0, email, code), hashCode(0, 0, email, '000000'))
         throw invalid()
       }
       const attempts = await emailLogins.takeAttempt(user.id, EMAIL_LOGIN_MAX_ATTEMPTS, now())
       if (attempts === undefined) throw invalid()
       const userId = /^\d{6}$/.test(code.trim())
         ? await db.transaction(async (tx) => {
-            // Hashed with the version the account has now: a code mailed before it changed does not match.
-            const claimed = await emailLogins.claim(hashCode(user.id, user.tokenVersion, code.trim()), now(), tx)
+            // Hashed with the version and address the account has now: a code mailed before either changed does not match.
+            const claimed = await emailLogins.claim(hashCode(user.id, user.tokenVersion, user.email, code.trim()), now(), tx)
             if (claimed !== undefined) await emailLogins.removeAll(claimed, tx)
             return claimed
           })
