@@ -78,7 +78,7 @@ describe('email sign-in', () => {
     const code = codeFrom(mail)
     const details: string[] = []
     for (let index = 0; index < 5; index += 1) details.push((await verify(app, { email: user.email, code: wrongCode(code) })).json().detail)
-    expect(details.at(-1)).toMatch(/Too many wrong codes/)
+    expect(details.at(-1)).toMatch(/Invalid or expired sign-in code/)
     expect((await verify(app, { email: user.email, code })).statusCode).toBe(400)
     expect((await verify(app, { token: tokenFrom(mail) })).statusCode).toBe(400)
     const left = await app.db.select().from(oneTimeTokens).where(and(eq(oneTimeTokens.userId, user.id), eq(oneTimeTokens.purpose, 'email_login')))
@@ -106,6 +106,26 @@ describe('email sign-in', () => {
     const answers: number[] = []
     for (let index = 0; index < 8; index += 1) answers.push((await verify(app, { email: unknown, code: '123456' })).statusCode)
     expect(answers).toEqual([400, 400, 400, 400, 400, 400, 400, 429])
+  })
+
+  it('answers a registered and an unknown address alike, through the fifth wrong code and after', async () => {
+    const app = await context.buildApp({ RATE_LIMIT_ENABLED: 'true', AUTH_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_PER_MINUTE: '100000' })
+    const user = await createUser(app)
+    const unknown = `nobody-${user.username}@example.com`
+    const answersFor = async (email: string) => {
+      await requestLogin(app, email)
+      // A code that is certainly wrong: for the registered address, not the one mailed.
+      const code = email === user.email ? wrongCode(codeFrom(await waitForMail(app, email, { subject: SUBJECT }))) : '000000'
+      const answers: { status: number; body: unknown }[] = []
+      for (let index = 0; index < 7; index += 1) {
+        const response = await verify(app, { email, code })
+        answers.push({ status: response.statusCode, body: response.json() })
+      }
+      return answers
+    }
+    const registered = await answersFor(user.email)
+    expect(registered[4]).toEqual({ status: 400, body: { detail: 'Invalid or expired sign-in code; ask for a new email', code: 'invalid_code' } })
+    expect(registered).toEqual(await answersFor(unknown))
   })
 
   it('expires after ten minutes', async () => {

@@ -147,7 +147,9 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
       if (userId === undefined) {
         if (attempts >= EMAIL_LOGIN_MAX_ATTEMPTS) await emailLogins.removeAll(user.id)
         await audit.record({ action: 'auth.email_login_failed', actorId: user.id, targetId: user.id, ip: client.ip, details: { attempts } })
-        throw attempts >= EMAIL_LOGIN_MAX_ATTEMPTS ? new Errors.InvalidCode('Too many wrong codes; ask for a new email') : invalid()
+        // The same answer at the last try as at the others: an unknown address has no mail whose tries
+        // could run out, so a different one would tell which addresses are registered.
+        throw invalid()
       }
       await reservation.succeeded()
       return claimed(userId, 'email_code')
