@@ -1,6 +1,7 @@
 import { expect } from 'vitest'
 import type { App } from '../../src/app.js'
-import { codeFrom, mailsTo, waitForMail, type SignedInUser, type TokenPair } from '../helpers/factories.js'
+import { RESET_PASSWORD_SUBJECT, codeFrom, mailsTo, tokenFrom, waitForMail, type SignedInUser, type TokenPair } from '../helpers/factories.js'
+import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 
 /** What the security tests look at in an answer. */
 export interface Answer {
@@ -46,6 +47,34 @@ export async function auditEntries(app: App, adminHeaders: Record<string, string
 }
 
 export const mailIds = async (app: App, address: string) => (await mailsTo(app, address)).map((mail) => mail.id)
+
+/** Asks for a password reset of `email` and answers the token of the link mailed to it. */
+export async function mailedResetToken(app: App, email: string): Promise<string> {
+  const seen = await mailIds(app, email)
+  expect((await call(app, 'POST', '/api/v1/auth/forgot-password', { payload: { email } })).statusCode).toBe(202)
+  return tokenFrom(await waitForMail(app, email, { subject: RESET_PASSWORD_SUBJECT, exclude: seen }))
+}
+
+/** Asks for an email sign-in of `email` and answers the link's token and the code of the mail. */
+export async function mailedSignIn(app: App, email: string): Promise<{ token: string; code: string }> {
+  const seen = await mailIds(app, email)
+  expect((await call(app, 'POST', '/api/v1/auth/email-login', { payload: { email } })).statusCode).toBe(202)
+  const mail = await waitForMail(app, email, { subject: /^Sign in to /, exclude: seen })
+  return { token: tokenFrom(mail), code: codeFrom(mail) }
+}
+
+/** The console's origin (PUBLIC_URL of apps the test context builds): what a passkey is bound to. */
+export const ORIGIN = 'http://localhost:8000'
+
+/** Adds a passkey to the signed-in caller through the API (the session must be fresh); the stored passkey and its authenticator. */
+export async function addPasskey(app: App, headers: Record<string, string>, name = 'My laptop', authenticator = new SoftwareAuthenticator(ORIGIN)) {
+  const options = await call(app, 'POST', '/api/v1/auth/passkeys/register/options', { headers, payload: {} })
+  expect(options.statusCode, options.body).toBe(200)
+  const { response } = authenticator.register(options.json())
+  const added = await call(app, 'POST', '/api/v1/auth/passkeys/register/verify', { headers, payload: { response, name } })
+  expect(added.statusCode, added.body).toBe(201)
+  return { passkey: added.json() as { id: string; name: string }, response, authenticator }
+}
 
 /** Turns on email 2FA the way the seed's flow does (fresh login, then enable-2fa twice); returns the recovery codes. */
 export async function enableEmail2fa(app: App, user: SignedInUser): Promise<string[]> {

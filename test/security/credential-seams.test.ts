@@ -4,7 +4,6 @@ import type { App } from '../../src/app.js'
 import { passkeys, userIdentities } from '../../src/db/schema.js'
 import {
   authHeader,
-  codeFrom,
   controllableClock,
   createUser,
   loginAs,
@@ -18,7 +17,7 @@ import {
   type TokenPair,
 } from '../helpers/factories.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { apiKeyHeader, auditEntries, call, createApiKey, mailIds } from './attacker.js'
+import { apiKeyHeader, auditEntries, call, createApiKey, mailedSignIn, mailIds } from './attacker.js'
 
 // Attacker review, round 2: for every change to one credential, what happens to the others (STYLE §14).
 
@@ -36,10 +35,8 @@ const refresh = (token: string) => call(app, 'POST', '/api/v1/auth/refresh', { p
 const sessionIdOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string
 
 async function emailSignIn(email: string): Promise<TokenPair> {
-  const seen = await mailIds(app, email)
-  expect((await call(app, 'POST', '/api/v1/auth/email-login', { payload: { email } })).statusCode).toBe(202)
-  const mail = await waitForMail(app, email, { subject: /^Sign in to /, exclude: seen })
-  const response = await call(app, 'POST', '/api/v1/auth/email-login/verify', { payload: { email, code: codeFrom(mail) } })
+  const { code } = await mailedSignIn(app, email)
+  const response = await call(app, 'POST', '/api/v1/auth/email-login/verify', { payload: { email, code } })
   expect(response.statusCode, response.body).toBe(200)
   return response.json() as TokenPair
 }

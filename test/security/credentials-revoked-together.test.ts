@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import { RESET_PASSWORD_SUBJECT, authHeader, loginAs, signedInUser, tokenFrom, waitForMail, type SignedInUser } from '../helpers/factories.js'
+import { authHeader, loginAs, signedInUser, waitForMail, type SignedInUser } from '../helpers/factories.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { apiKeyHeader, auditEntries, call, createApiKey, mailIds } from './attacker.js'
+import { apiKeyHeader, auditEntries, call, createApiKey, mailedResetToken, mailIds } from './attacker.js'
 
 // Issue #14 point 2: an API key minted with a stolen session must not outlive the owner's answer to
 // the theft (a password reset, or signing out everywhere).
@@ -19,9 +19,7 @@ beforeAll(async () => {
 const meWithKey = (key: string) => call(app, 'GET', '/api/v1/users/me', { headers: apiKeyHeader(key) })
 
 async function resetPassword(user: SignedInUser, newPassword: string) {
-  const seen = await mailIds(app, user.email)
-  expect((await call(app, 'POST', '/api/v1/auth/forgot-password', { payload: { email: user.email } })).statusCode).toBe(202)
-  const token = tokenFrom(await waitForMail(app, user.email, { subject: RESET_PASSWORD_SUBJECT, exclude: seen }))
+  const token = await mailedResetToken(app, user.email)
   const response = await call(app, 'POST', '/api/v1/auth/reset-password', { payload: { token, new_password: newPassword } })
   expect(response.statusCode, response.body).toBe(200)
 }

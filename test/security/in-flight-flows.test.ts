@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import { codeFrom, loginAs, RESET_PASSWORD_SUBJECT, setUserColumns, signedInUser, type SignedInUser, tokenFrom, waitForMail, type TestUser } from '../helpers/factories.js'
+import { loginAs, setUserColumns, signedInUser, type SignedInUser, type TestUser } from '../helpers/factories.js'
 import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { auditOf, exchange, startLink, startSignIn, walk } from '../oauth/oauth-helpers.js'
-import { call, enableEmail2fa, mailIds, startTwoFactorLogin } from './attacker.js'
+import { call, enableEmail2fa, mailedResetToken, mailedSignIn, startTwoFactorLogin } from './attacker.js'
 
 // Attacker review, round 3 (STYLE §14): a sign-in or link started before the owner takes the account back
 // (signs out everywhere, resets the password) must not finish afterwards. Each is bound to the account's
@@ -41,18 +41,9 @@ async function takeBack(user: TestUser & { headers?: Record<string, string> }, h
     expect(response.statusCode, response.body).toBe(200)
     return
   }
-  const seen = await mailIds(app, user.email)
-  expect((await call(app, 'POST', '/api/v1/auth/forgot-password', { payload: { email: user.email } })).statusCode).toBe(202)
-  const token = tokenFrom(await waitForMail(app, user.email, { subject: RESET_PASSWORD_SUBJECT, exclude: seen }))
+  const token = await mailedResetToken(app, user.email)
   const response = await call(app, 'POST', '/api/v1/auth/reset-password', { payload: { token, new_password: `Taken-back-${randomBytes(4).toString('hex')}-9` } })
   expect(response.statusCode, response.body).toBe(200)
-}
-
-async function requestEmailSignIn(email: string) {
-  const seen = await mailIds(app, email)
-  expect((await call(app, 'POST', '/api/v1/auth/email-login', { payload: { email } })).statusCode).toBe(202)
-  const mail = await waitForMail(app, email, { subject: /^Sign in to /, exclude: seen })
-  return { token: tokenFrom(mail), code: codeFrom(mail) }
 }
 
 const verifyEmailSignIn = (payload: Record<string, string>) => call(app, 'POST', '/api/v1/auth/email-login/verify', { payload })
@@ -75,7 +66,7 @@ describe.each<TakeBack>(['logout-all', 'password reset'])('flows started before 
 
   it('a mailed sign-in link and code cannot be used; one mailed afterwards can', async () => {
     const user = await verifiedUser()
-    const mailed = await requestEmailSignIn(user.email)
+    const mailed = await mailedSignIn(app, user.email)
 
     await takeBack(user, how)
 
@@ -86,7 +77,7 @@ describe.each<TakeBack>(['logout-all', 'password reset'])('flows started before 
     expect(byLink.statusCode, byLink.body).toBe(400)
     expect(byLink.json().code).toBe('invalid_or_expired_token')
 
-    const fresh = await requestEmailSignIn(user.email)
+    const fresh = await mailedSignIn(app, user.email)
     expect((await verifyEmailSignIn({ token: fresh.token })).statusCode).toBe(200)
   })
 })

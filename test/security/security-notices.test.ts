@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { createUser, setUserColumns, signedInUser, uniqueName, waitForMail } from '../helpers/factories.js'
 import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
-import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { exchange, startLink, startSignIn, walk } from '../oauth/oauth-helpers.js'
-import { call, enableEmail2fa, mailIds } from './attacker.js'
+import { addPasskey, call, enableEmail2fa, mailIds } from './attacker.js'
 
 // Attacker review, round 3 (STYLE §14, "who must be told"): a new way into the account, or past its second
 // factor, is mailed to the owner, who would otherwise not notice one made with a stolen session. Names only,
@@ -14,7 +13,6 @@ import { call, enableEmail2fa, mailIds } from './attacker.js'
 const context = useTestContext()
 let app: App
 let github: GitHubStandIn
-const ORIGIN = 'http://localhost:8000'
 
 beforeAll(async () => {
   github = await startGitHubStandIn()
@@ -44,11 +42,7 @@ describe('security notices', () => {
   it('a passkey added is mailed to the owner, with its name', async () => {
     const user = await signedInUser(app)
     const seen = await mailIds(app, user.email)
-    const options = await call(app, 'POST', '/api/v1/auth/passkeys/register/options', { headers: user.headers, payload: {} })
-    expect(options.statusCode, options.body).toBe(200)
-    const { response } = new SoftwareAuthenticator(ORIGIN).register(options.json())
-    const added = await call(app, 'POST', '/api/v1/auth/passkeys/register/verify', { headers: user.headers, payload: { response, name: 'Borrowed <laptop>' } })
-    expect(added.statusCode, added.body).toBe(201)
+    const { response } = await addPasskey(app, user.headers, 'Borrowed <laptop>')
 
     const mail = await waitForMail(app, user.email, { subject: /passkey was added/i, exclude: seen })
     expect(mail.text).toContain('"Borrowed <laptop>"')
