@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js'
 import { apiKeys, type ApiKeyRow } from '../../db/schema.js'
 import { Errors, fieldError } from '../../lib/errors.js'
 import { randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
+import { createAccountLocks } from '../auth/account-locks.js'
 import type { ApiKeyScope } from '../auth/principal.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 
@@ -36,6 +37,7 @@ export interface ApiKeysDeps {
 
 export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeysDeps) {
   const touched = new Map<number, number>()
+  const locks = createAccountLocks(db)
 
   const load = (prefix: string) =>
     cache.getOrSet<CachedKey | undefined>(cacheKey(prefix), CACHE_TTL_SECONDS, async () => {
@@ -60,8 +62,14 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
   }
 
   return {
-    /** Creates a key; `sessionId` is the session that asked, so revoking that session can revoke the key. */
-    async create(userId: number, input: { name: string; expiresAt?: Date | undefined; scopes: ApiKeyScope[] }, ip: string, sessionId?: string) {
+    /**
+     * Creates a key; `sessionId` is the session that asked, so revoking that session can revoke the key.
+     * The key is written only while that session is live and, when given, the account's token version
+     * is still `tokenVersion` (the one the request authenticated with): a request that passed its checks
+     * before the owner took the account back (signed out, changed or reset the password, first proved
+     * the address) gets the answer of a revoked session, 401, and no key (see account-locks).
+     */
+    async create(userId: number, input: { name: string; expiresAt?: Date | undefined; scopes: ApiKeyScope[] }, ip: string, sessionId?: string, tokenVersion?: number) {
       if (input.expiresAt && input.expiresAt.getTime() <= now().getTime()) throw fieldError('expires_at', 'expires_at must be in the future')
       const active = await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
       if (active.length >= MAX_KEYS_PER_USER) throw new Errors.Conflict(`At most ${MAX_KEYS_PER_USER} active API keys per user`)
@@ -70,6 +78,10 @@ export function createApiKeysService({ db, cache, audit, now, onError }: ApiKeys
       // Write means read too: a write-only key would be a surprise.
       const scopes: ApiKeyScope[] = input.scopes.includes('write') ? ['read', 'write'] : ['read']
       const row = await db.transaction(async (tx) => {
+        // The user's row first (locked even when there is no version to compare), then the session's: the order of every take-back.
+        const sameVersion = await locks.userAt(userId, tokenVersion, tx)
+        if (tokenVersion !== undefined && !sameVersion) throw new Errors.InvalidToken()
+        if (sessionId !== undefined && !(await locks.liveSession(sessionId, userId, now(), tx))) throw new Errors.InvalidToken()
         const [created] = await tx
           .insert(apiKeys)
           .values({ userId, name: input.name, prefix, keyHash: sha256(key), scopes, expiresAt: input.expiresAt ?? null, sessionId: sessionId ?? null })

@@ -8,6 +8,7 @@ import type { ApiKeysService } from '../api-keys/api-keys-service.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
 import type { SessionsService } from '../sessions/sessions-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
+import { createAccountLocks } from './account-locks.js'
 import { accountKeyOf, type AttemptLimits } from './attempt-limits.js'
 import { createAddressProofRepository } from './address-proof-repository.js'
 import { createOneTimeTokensRepository } from './one-time-tokens-repository.js'
@@ -62,6 +63,20 @@ export function createAuthService(deps: AuthServiceDeps) {
   // Hashed once, lazily: comparing against it makes an unknown username cost as much as a wrong password.
   let dummyHash: Promise<string> | undefined
   const getDummyHash = () => (dummyHash ??= hashPassword(randomToken(16), config.bcryptRounds))
+  const locks = createAccountLocks(db)
+
+  /**
+   * The answer a sign-in gets when the account was taken back (its token version moved) after its
+   * first factor was checked: the one that proof gets once it has expired, so nothing new is told.
+   */
+  function staleSignIn(method: string): Error {
+    if (method.includes('+')) return new Errors.InvalidChallenge('Invalid or expired 2FA challenge; log in again')
+    if (method === 'email_link') return new Errors.InvalidOrExpiredToken()
+    if (method === 'email_code') return new Errors.InvalidCode('Invalid or expired sign-in code; ask for a new email')
+    if (method.startsWith('oauth:')) return new Errors.InvalidOAuthCode()
+    if (method === 'passkey') return new Errors.InvalidPasskey('Unknown passkey')
+    return new Errors.InvalidCredentials()
+  }
 
   /**
    * Issues a token pair of a session. The refresh token never outlives the session's absolute end;
@@ -93,10 +108,15 @@ export function createAuthService(deps: AuthServiceDeps) {
   /**
    * Issues the tokens of a completed sign-in (password, then 2FA when on): a new session, recorded
    * with how it was proven. A sign-in from a device not seen for a while is mailed to the user.
+   * `user` is the account as the first factor saw it: when its token version has moved since (the
+   * owner signed out everywhere, changed or reset the password, or first proved the address while this
+   * sign-in was under way), no session opens and the answer is that of an expired proof.
    */
   async function completeLogin(user: UserRow, client: ClientInfo, method: string): Promise<TokenPair> {
     const { pair, session } = await db
       .transaction(async (tx) => {
+        // Locked for update: the row is written below, and a take-back queues behind this sign-in (see account-locks).
+        if (!(await locks.userAt(user.id, user.tokenVersion, tx, 'no key update'))) throw staleSignIn(method)
         await users.patch(user.id, { lastLoginAt: now() }, tx)
         await audit.record({ action: 'auth.login', actorId: user.id, targetId: user.id, ip: client.ip, details: { method } }, tx)
         const session = await deps.sessions.start(user, client, method, tx)
@@ -212,7 +232,9 @@ export function createAuthService(deps: AuthServiceDeps) {
      */
     async proveAddress(userId: number, method: string, client: ClientInfo): Promise<UserRow> {
       const result = await db.transaction(async (tx) => {
-        // Locked: a sign-in finishing at the same moment waits, then sees the account as the proof left it.
+        // Locked for update, and the proof moves the token version: a sign-in or a new credential under way
+        // (each locks this row and compares the version its request saw, see account-locks) either
+        // committed before, and ends here with the rest, or waits and is refused.
         await addressProofs.lockUser(userId, tx)
         const user = await users.findById(userId, tx)
         if (!user || user.emailVerified) return { user, dropCachedKeys: undefined }
@@ -349,8 +371,9 @@ export function createAuthService(deps: AuthServiceDeps) {
     /** Ends every session and revokes every API key: what someone does when they fear a leak. */
     async logoutAll(userId: number, client: ClientInfo): Promise<void> {
       const dropCachedKeys = await db.transaction(async (tx) => {
-        await deps.sessions.endAll(userId, 'logout_all', tx, { ip: client.ip })
+        // The user's row first, then the sessions: the order every transaction takes them in (account-locks).
         await users.revokeAccessTokens(userId, tx)
+        await deps.sessions.endAll(userId, 'logout_all', tx, { ip: client.ip })
         await audit.record({ action: 'auth.logout_all', actorId: userId, targetId: userId, ip: client.ip }, tx)
         await cancelPendingEmail(userId, tx)
         return revokeApiKeys(userId, 'logout_all', client, tx)

@@ -8,6 +8,7 @@ import { maskEmail } from '../../lib/mask.js'
 import { hashPassword } from '../../lib/passwords.js'
 import { randomToken, safeEqual, sha256 } from '../../lib/secrets.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
+import { createAccountLocks } from '../auth/account-locks.js'
 import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import type { IdentitiesRepository } from './identities-repository.js'
@@ -129,6 +130,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   const { db, config, cache, users, identities, audit } = deps
   const settings = config.oauth
   const clients = new Map<string, ProviderClient>()
+  const locks = createAccountLocks(db)
   for (const provider of settings.providers) {
     clients.set(
       provider.name,
@@ -216,6 +218,10 @@ export function createOAuthService(deps: OAuthServiceDeps) {
         )
       }
       const identity = await db.transaction(async (tx) => {
+        // Taken back since the address was looked up (see account-locks): answered like an expired sign-in.
+        if (!(await locks.userAt(existing.id, existing.tokenVersion, tx))) {
+          throw new ProviderFailure('invalid_state', `The sign-in with ${label} expired or was already used; start again`)
+        }
         const row = await identities.insert({ userId: existing.id, provider, subject: profile.subject, email: profile.email ?? null }, tx)
         if (row) await audit.record({ action: 'user.identity_linked', actorId: existing.id, targetId: existing.id, ip: client.ip, details: { provider, by: 'email' } }, tx)
         return row
@@ -239,6 +245,9 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       throw new ProviderFailure('identity_linked_elsewhere', `This ${label} account is already linked to another account`)
     }
     const row = await db.transaction(async (tx) => {
+      // Checked again under the user's row lock: a take-back committing since the check above must not be
+      // followed by the link (see account-locks).
+      if (!(await locks.userAt(userId, tokenVersion, tx))) throw new ProviderFailure('invalid_state', `The link with ${label} expired or was already used; start again`)
       const inserted = await identities.insert({ userId, provider, subject: profile.subject, email: profile.email ?? null }, tx)
       if (inserted) {
         await audit.record(

@@ -54,7 +54,11 @@ const passkeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const created = await app.passkeys.register(request.user.id, request.body.response as unknown as RegistrationResponseJSON, request.body.name, client(request))
+      const created = await app.passkeys.register(request.user.id, request.body.response as unknown as RegistrationResponseJSON, request.body.name, client(request), {
+        // Written only while this session is live and the account's token version is the one it authenticated with.
+        sessionId: request.auth.sessionId,
+        tokenVersion: request.user.tokenVersion,
+      })
       // A passkey is a way in without the password: the owner is told of each new one.
       await app.accountService.notifyPasskeyAdded(request.user, created)
       return reply.code(201).send(created)

@@ -11,6 +11,7 @@ import type { Db } from '../../db/database.js'
 import type { PasskeyRow, UserRow } from '../../db/schema.js'
 import { Errors } from '../../lib/errors.js'
 import type { AuditRepository } from '../audit/audit-repository.js'
+import { createAccountLocks } from '../auth/account-locks.js'
 import type { ClientInfo, TokenPair, TwoFactorChallenge } from '../auth/auth-service.js'
 import type { UsersRepository } from '../users/users-repository.js'
 import { CHALLENGE_TTL_SECONDS, type ChallengePurpose, type ChallengeStore, type StoredChallenge } from './challenge-store.js'
@@ -90,6 +91,7 @@ export function userHandleOf(userId: number): string {
 export function createPasskeysService(deps: PasskeysServiceDeps) {
   const { db, config, passkeys, users, audit, challenges, now } = deps
   const rp = config.webauthn
+  const locks = createAccountLocks(db)
 
   function assertEnabled(): void {
     if (!rp.enabled) throw new Errors.NotFound(`Passkeys are off on this server: ${rp.disabledReason ?? 'not configured'}`)
@@ -224,7 +226,19 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
       })
     },
 
-    async register(userId: number, response: RegistrationResponseJSON, name: string | undefined, client: ClientInfo): Promise<PasskeyPublic> {
+    /**
+     * Adds the passkey a registration answer carries. `asker` is the session that asks and the token
+     * version it authenticated with: the passkey is written only while both still hold, so a request
+     * that passed its checks before the owner took the account back (signed out, changed or reset the
+     * password, first proved the address) gets the answer of a revoked session, 401 (see account-locks).
+     */
+    async register(
+      userId: number,
+      response: RegistrationResponseJSON,
+      name: string | undefined,
+      client: ClientInfo,
+      asker: { sessionId?: string | undefined; tokenVersion: number },
+    ): Promise<PasskeyPublic> {
       assertEnabled()
       const { challenge, entry } = await takeChallengeOf(response?.response?.clientDataJSON, 'register')
       if (entry.userId !== userId) throw new Errors.PasskeyRegistrationFailed('This registration challenge was issued to another account')
@@ -240,6 +254,9 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
       }
       const label = name?.trim() || 'Passkey'
       const row = await db.transaction(async (tx) => {
+        // The user's row first, then the session's: the order of every take-back.
+        if (!(await locks.userAt(userId, asker.tokenVersion, tx))) throw new Errors.InvalidToken()
+        if (asker.sessionId !== undefined && !(await locks.liveSession(asker.sessionId, userId, now(), tx))) throw new Errors.InvalidToken()
         const inserted = await passkeys.insert(
           {
             userId,
@@ -307,6 +324,9 @@ export function createPasskeysService(deps: PasskeysServiceDeps) {
     async login(response: AuthenticationResponseJSON, challengeId: string | undefined, client: ClientInfo): Promise<TokenPair | TwoFactorChallenge> {
       const { passkey, userVerified } = await verifyAssertion(response, 'login', client, { ...(challengeId ? { challengeId } : {}) })
       const user = await requireUser(passkey.userId)
+      // Read after the account: a first proof of the address that removed the passkey before that read
+      // shows here; one after it moved the version the sign-in compares (auth-service completeLogin).
+      if (!(await passkeys.findByCredentialId(passkey.credentialId))) throw refuse('Unknown passkey')
       if (!user.isActive) throw new Errors.InactiveUser()
       if (config.requireEmailVerification && !user.emailVerified) throw new Errors.EmailNotVerified()
       if (user.twoFaEnabled && !userVerified) return deps.startTwoFactor(user, client, 'passkey')
