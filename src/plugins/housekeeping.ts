@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Scheduler, Trigger } from '../modules/housekeeping/housekeeping-queue.js'
 import { redisTarget } from '../cache/redis-target.js'
