@@ -187,21 +187,20 @@ export function createAuthService(deps: AuthServiceDeps) {
    * API keys, passkeys, linked identities, sign-ins waiting for a second factor, a pending 2FA setup or
    * email change, and the password (replaced by one nobody knows, as for an account made by a sign-in
    * provider). A turned-on second factor stays: dropping it would let whoever reads the mailbox past it.
-   * `reason` is recorded on the ended sessions and revoked keys. Returns the cache clean-up to run after commit.
+   * `reason` is recorded on the ended sessions and revoked keys. `password` is what replaces the password,
+   * hashed before the transaction opened (bcrypt must not run while it holds the user's row): one
+   * nobody knows for a sign-in, the new one for a reset. Returns the cache clean-up to run after commit.
    */
   async function endCredentialsBeforeAddressProof(
     user: UserRow,
     method: string,
     reason: 'address_proven' | 'password_reset',
+    password: { hash: string; known: boolean },
     client: ClientInfo,
     tx: Db,
   ): Promise<() => Promise<void>> {
     const hadPassword = user.hasPassword
-    await users.patch(
-      user.id,
-      { emailVerified: true, passwordHash: await hashPassword(randomToken(32), config.bcryptRounds), hasPassword: false, totpPendingSecret: null },
-      tx,
-    )
+    await users.patch(user.id, { emailVerified: true, passwordHash: password.hash, hasPassword: password.known, totpPendingSecret: null }, tx)
     await users.revokeAccessTokens(user.id, tx)
     const sessionIds = await deps.sessions.endAll(user.id, reason, tx, { ip: client.ip })
     await cancelPendingEmail(user.id, tx)
@@ -231,19 +230,30 @@ export function createAuthService(deps: AuthServiceDeps) {
      * before (see `endCredentialsBeforeAddressProof`). The user as it is now.
      */
     async proveAddress(userId: number, method: string, client: ClientInfo): Promise<UserRow> {
-      const result = await db.transaction(async (tx) => {
-        // Locked for update, and the proof moves the token version: a sign-in or a new credential under way
-        // (each locks this row and compares the version its request saw, see account-locks) either
-        // committed before, and ends here with the rest, or waits and is refused.
-        await addressProofs.lockUser(userId, tx)
-        const user = await users.findById(userId, tx)
-        if (!user || user.emailVerified) return { user, dropCachedKeys: undefined }
-        const dropCachedKeys = await endCredentialsBeforeAddressProof(user, method, 'address_proven', client, tx)
-        return { user: await users.findById(userId, tx), dropCachedKeys }
-      })
-      if (!result.user) throw new Errors.InvalidOrExpiredToken()
-      if (result.dropCachedKeys) await Promise.all([deps.invalidateUser(userId), result.dropCachedKeys()])
-      return result.user
+      // The password nobody knows is hashed before the transaction, and only for an account that needs it.
+      const unusableHash = () => hashPassword(randomToken(32), config.bcryptRounds)
+      let hash = (await users.findById(userId))?.emailVerified === false ? await unusableHash() : undefined
+      for (;;) {
+        const result = await db.transaction(async (tx) => {
+          // Locked for update, and the proof moves the token version: a sign-in or a new credential under way
+          // (each locks this row and compares the version its request saw, see account-locks) either
+          // committed before, and ends here with the rest, or waits and is refused.
+          await addressProofs.lockUser(userId, tx)
+          const user = await users.findById(userId, tx)
+          if (!user || user.emailVerified) return { user, dropCachedKeys: undefined }
+          // Unverified since the read above (an administrator changed the address): hash, then start again.
+          if (hash === undefined) return { retry: true as const }
+          const dropCachedKeys = await endCredentialsBeforeAddressProof(user, method, 'address_proven', { hash, known: false }, client, tx)
+          return { user: await users.findById(userId, tx), dropCachedKeys }
+        })
+        if ('retry' in result) {
+          hash = await unusableHash()
+          continue
+        }
+        if (!result.user) throw new Errors.InvalidOrExpiredToken()
+        if (result.dropCachedKeys) await Promise.all([deps.invalidateUser(userId), result.dropCachedKeys()])
+        return result.user
+      }
     },
 
     /** Signs one of the user's sessions out as unwanted: its tokens end, and so do the API keys it created. */
@@ -417,20 +427,28 @@ export function createAuthService(deps: AuthServiceDeps) {
       })
     },
 
+    /** Hashes a new password; a caller about to open a transaction for `resetPassword` does it first (bcrypt holds no locks then). */
+    hashNewPassword: (next: string) => hashPassword(next, config.bcryptRounds),
+
     /**
      * Sets a new password from a reset link: every session ends and every API key is revoked,
      * including any attacker's. Returns the user and the cache clean-up to run after commit.
+     * `passwordHash` is `next` hashed before `tx` opened (`hashNewPassword`); without it the hash is
+     * made here, inside the caller's transaction.
      */
-    async resetPassword(userId: number, next: string, client: ClientInfo, tx: Db) {
+    async resetPassword(userId: number, next: string, client: ClientInfo, tx: Db, passwordHash?: string) {
       const user = await users.findById(userId, tx)
       if (!user) throw new Errors.InvalidOrExpiredToken()
       const problem = await passwordProblem(next, { username: user.username, email: user.email })
       if (problem) throw fieldError('new_password', problem)
+      const hash = passwordHash ?? (await hashPassword(next, config.bcryptRounds))
       // The link was mailed to the address: for an unverified account this is the first proof of it,
       // so whatever was set up before ends, passkeys and linked identities included.
-      const dropProofKeys = user.emailVerified ? undefined : await endCredentialsBeforeAddressProof(user, 'password_reset', 'password_reset', client, tx)
+      const dropProofKeys = user.emailVerified
+        ? undefined
+        : await endCredentialsBeforeAddressProof(user, 'password_reset', 'password_reset', { hash, known: true }, client, tx)
       // An account made by a sign-in provider gets its first usable password here.
-      await users.patch(userId, { passwordHash: await hashPassword(next, config.bcryptRounds), hasPassword: true }, tx)
+      await users.patch(userId, { passwordHash: hash, hasPassword: true }, tx)
       await users.revokeAccessTokens(userId, tx)
       await deps.sessions.endAll(userId, 'password_reset', tx, { ip: client.ip })
       await cancelPendingEmail(userId, tx)
