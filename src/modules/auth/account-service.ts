@@ -35,7 +35,8 @@ export interface AccountServiceDeps {
 export function createAccountService(deps: AccountServiceDeps) {
   const { db, config, users, oneTimeTokens, audit, mailer, limits, now } = deps
 
-  // Notices go out unasked: capped per recipient like every mail, dropped silently over the cap.
+  // Notices go out unasked: the first of each kind per window always (attempt-limits `takeNotice`), more
+  // only within the recipient's mail cap, dropped silently over it.
   type Notice =
     | 'email-change-requested'
     | 'email-changed-by-admin'
@@ -45,7 +46,7 @@ export function createAccountService(deps: AccountServiceDeps) {
     | 'passkey-added'
     | 'identity-linked'
   const notice = async (to: string, template: Notice, data: Record<string, string>, language: string) => {
-    if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
+    if ((await limits.takeNotice(to, template).catch(() => undefined)) !== undefined) return
     await mailer.send({ to, template, data, language }).catch((error: unknown) => deps.onError(error, `${template} notice not queued`))
   }
 

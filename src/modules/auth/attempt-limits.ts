@@ -21,6 +21,7 @@ const NO_RESERVATION: Reservation = { succeeded: async () => {} }
 export const PASSWORD_WINDOW_SECONDS = 15 * 60
 export const SECOND_FACTOR_WINDOW_SECONDS = 15 * 60
 export const MAIL_WINDOW_SECONDS = 10 * 60
+const mailKey = (address: string) => `rl:mail:${sha256(address.trim().toLowerCase())}`
 
 /**
  * The limits that protect an account's secrets. Each attempt is counted *before* its secret is
@@ -103,9 +104,24 @@ export function createAttemptLimits(counters: Counters, config: Config, hooks: {
      */
     async takeMail(address: string): Promise<number | undefined> {
       if (!enabled) return undefined
-      const key = `rl:mail:${sha256(address.trim().toLowerCase())}`
-      const result = await reserve(key, config.mailRateLimitPerRecipient, MAIL_WINDOW_SECONDS)
+      const result = await reserve(mailKey(address), config.mailRateLimitPerRecipient, MAIL_WINDOW_SECONDS)
       return result.ok ? undefined : result.ttl
+    },
+
+    /**
+     * One security notice ("something changed on your account") of one kind to an address. The first of
+     * its kind in the window always goes: anyone can fill an address's mail cap (forgot-password asks for
+     * nothing else), and that must not silence the news that a key, passkey or provider account was added.
+     * It still counts in the cap, and further ones of the kind must fit in it, so a flood of notices is no
+     * mail bomb: at most the cap, plus one of each kind, per window. Undefined when allowed, else the
+     * seconds to wait.
+     */
+    async takeNotice(address: string, kind: string): Promise<number | undefined> {
+      if (!enabled) return undefined
+      const { count } = await counters.hit(`rl:notice:${kind}:${sha256(address.trim().toLowerCase())}`, MAIL_WINDOW_SECONDS)
+      if (count > 1) return this.takeMail(address)
+      await counters.hit(mailKey(address), MAIL_WINDOW_SECONDS)
+      return undefined
     },
 
     /** Like takeMail, for mails the caller asked for: refuses with 429 over the cap. */
