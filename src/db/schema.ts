@@ -122,6 +122,11 @@ export const refreshTokens = pgTable(
     /** The token this one was rotated into: a retry within the grace window checks it is still unused. */
     replacedBy: uuid('replaced_by'),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    /**
+     * Why it was revoked, when that matters later: `superseded` when a retry of its predecessor replaced
+     * it before it was used. Such a token coming back is a copy's reuse, not a retry. Null otherwise.
+     */
+    revokedReason: varchar('revoked_reason', { length: 32 }),
     ip: varchar('ip', { length: 64 }),
     userAgent: varchar('user_agent', { length: 255 }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

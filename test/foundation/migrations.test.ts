@@ -49,6 +49,10 @@ async function roundTrip(database: Database) {
   // Applying again is a no-op, as it is on every start with AUTO_MIGRATE.
   await database.migrate()
   // Newest first: each down script undoes exactly its own migration.
+  expect(await columns(database, 'refresh_tokens')).toContain('revoked_reason')
+  expect(await rollbackLastMigration(database.db)).toBe('0004_refresh_token_revoked_reason')
+  expect(await tables(database)).toEqual(ALL_TABLES)
+  expect(await columns(database, 'refresh_tokens')).not.toContain('revoked_reason')
   expect(await columns(database, 'api_keys')).toContain('session_id')
   expect(await rollbackLastMigration(database.db)).toBe('0003_api_key_sessions')
   expect(await tables(database)).toEqual(ALL_TABLES)

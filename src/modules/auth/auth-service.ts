@@ -130,7 +130,8 @@ export function createAuthService(deps: AuthServiceDeps) {
   /**
    * Answers a refresh token that lost its rotation when it is a retry of the client that just rotated it
    * (within the grace window, its successor not used yet): another pair of the same session, and the
-   * successor it replaces is revoked, so the session keeps one line of tokens, never two. The token's row
+   * successor it replaces is revoked as `superseded`, so the session keeps one line of tokens, never two;
+   * should that successor come back, the retry was a copy's and `refresh` treats it as reuse. The token's row
    * is locked, and the winning rotation wrote it in one transaction: retries queue behind the winner and
    * each sees the successor of the one before. Undefined when it is not a retry (a reuse).
    */
@@ -141,10 +142,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       const row = await refreshTokens.findById(tokenId, tx, { lock: true })
       if (!row?.usedAt || row.revokedAt || at.getTime() - row.usedAt.getTime() > graceMs) return undefined
       // A successor already used means the other holder moved on: that is a reuse, not a retry.
-      if (row.replacedBy && !(await refreshTokens.revokeIfUnused(row.replacedBy, at, tx))) return undefined
+      if (row.replacedBy && !(await refreshTokens.revokeIfUnused(row.replacedBy, at, tx, 'superseded'))) return undefined
       await audit.record({ action: 'auth.refresh_retry', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { session_id: session.id } }, tx)
       return issuePair(user, session, client, tx, row.id)
     })
+  }
+
+  /**
+   * A refresh token came back that someone else's use had already replaced: someone holds a copy. The
+   * whole session ends for both holders, with the API keys it created (a copy of its token could have
+   * minted them), and the reuse is audited. Throws the answer of any refused refresh token.
+   */
+  async function endForReuse(row: { userId: number; familyId: string }, client: ClientInfo, details: Record<string, unknown> = {}): Promise<never> {
+    const dropCachedKeys = await db.transaction(async (tx) => {
+      await deps.sessions.end(row.familyId, 'reuse', { actorId: row.userId, ip: client.ip, tx })
+      await audit.record({ action: 'auth.refresh_reuse', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { family_id: row.familyId, ...details } }, tx)
+      return deps.apiKeys.revokeForSessions(row.userId, [row.familyId], 'reuse', client.ip, tx)
+    })
+    await Promise.all([deps.invalidateUser(row.userId), dropCachedKeys()])
+    throw new Errors.InvalidRefreshToken()
   }
 
   /**
@@ -306,7 +322,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       const row = await refreshTokens.findByHash(sha256(presented))
       if (!row) throw new Errors.InvalidRefreshToken()
       const at = now()
-      if (row.revokedAt) throw new Errors.InvalidRefreshToken()
+      if (row.revokedAt) {
+        // Superseded by a retry of its predecessor and now presented: the retry was a copy's (its holder
+        // moved on with the successor), so this is the owner's token coming back. Reuse, as below.
+        if (row.revokedReason === 'superseded') await endForReuse(row, client, { superseded: true })
+        throw new Errors.InvalidRefreshToken()
+      }
       // The session first: one past its absolute end is ended (and audited) here, whatever its token says.
       const session = await deps.sessions.usable(row.familyId, client)
       if (!session || row.expiresAt.getTime() <= at.getTime()) throw new Errors.InvalidRefreshToken()
@@ -325,15 +346,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       // The client lost the answer (or two tabs raced): another pair of the same session, not a second session.
       const retried = await answerRetry(row.id, user, session, client, at)
       if (retried) return retried
-      // A rotated token came back: someone holds a copy. End the whole session for both holders, and the
-      // API keys it created (a copy of its token could have minted them).
-      const dropCachedKeys = await db.transaction(async (tx) => {
-        await deps.sessions.end(session.id, 'reuse', { actorId: row.userId, ip: client.ip, tx })
-        await audit.record({ action: 'auth.refresh_reuse', actorId: row.userId, targetId: row.userId, ip: client.ip, details: { family_id: row.familyId } }, tx)
-        return deps.apiKeys.revokeForSessions(row.userId, [session.id], 'reuse', client.ip, tx)
-      })
-      await Promise.all([deps.invalidateUser(row.userId), dropCachedKeys()])
-      throw new Errors.InvalidRefreshToken()
+      // A rotated token came back: someone holds a copy.
+      return endForReuse(row, client)
     },
 
     /**

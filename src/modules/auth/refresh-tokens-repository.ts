@@ -38,11 +38,14 @@ export function createRefreshTokensRepository(db: Db) {
       return rows.length === 1
     },
 
-    /** Revokes a token only while it is unused and unrevoked; whether it did. */
-    async revokeIfUnused(id: string, at: Date, tx: Db = db): Promise<boolean> {
+    /**
+     * Revokes a token only while it is unused and unrevoked; whether it did. `reason` is kept with it
+     * (`superseded`: a retry of its predecessor replaced it, so it coming back is a copy's reuse).
+     */
+    async revokeIfUnused(id: string, at: Date, tx: Db = db, reason?: 'superseded'): Promise<boolean> {
       const rows = await tx
         .update(refreshTokens)
-        .set({ revokedAt: at })
+        .set({ revokedAt: at, revokedReason: reason ?? null })
         .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)))
         .returning({ id: refreshTokens.id })
       return rows.length === 1
