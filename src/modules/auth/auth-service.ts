@@ -272,15 +272,20 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
     },
 
-    /** Signs one of the user's sessions out as unwanted: its tokens end, and so do the API keys it created. */
+    /**
+     * Signs one of the user's sessions out as unwanted: its tokens end, and so do the API keys it created.
+     * Whether a live session was ended. The keys go even when the session had ended already: whoever held
+     * it may have logged it out (which keeps keys) to take it off the list while its keys live on. Only
+     * the user's own keys can match (`revokeForSessions` filters by user), so another user's session id
+     * changes nothing and answers the same.
+     */
     async revokeSession(userId: number, sessionId: string, client: ClientInfo): Promise<boolean> {
       const { ended, dropCachedKeys } = await db.transaction(async (tx) => {
         const ended = await deps.sessions.end(sessionId, 'revoked', { userId, actorId: userId, ip: client.ip, tx })
-        return { ended, dropCachedKeys: ended ? await deps.apiKeys.revokeForSessions(userId, [sessionId], 'session_revoked', client.ip, tx) : undefined }
+        return { ended, dropCachedKeys: await deps.apiKeys.revokeForSessions(userId, [sessionId], 'session_revoked', client.ip, tx) }
       })
-      if (!ended) return false
-      await Promise.all([deps.invalidateUser(userId), dropCachedKeys?.()])
-      return true
+      await Promise.all([ended ? deps.invalidateUser(userId) : undefined, dropCachedKeys()])
+      return ended
     },
 
     /** "Sign out every other session": the caller's stays; the others end with the API keys they created. */
