@@ -1,0 +1,60 @@
+import { eq } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { App } from '../../src/app.js'
+import { userIdentities } from '../../src/db/schema.js'
+import { signedInUser } from '../helpers/factories.js'
+import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
+import { useTestContext } from '../helpers/test-context.js'
+import { startLink, walk } from '../oauth/oauth-helpers.js'
+import { call } from './attacker.js'
+
+// A provider link started on the Security page is refused when the owner took the account back since it
+// started (its pending state records the token version). The callback checks the version when it
+// begins, then writes the link: a take-back committing in between must stop the link too, so the write
+// checks the version again under the user's row lock (attacker review F2). The request is held right
+// after its first read of the account, the owner signs out everywhere, then the request goes on.
+
+const context = useTestContext()
+let github: GitHubStandIn
+let app: App
+
+beforeAll(async () => {
+  github = await startGitHubStandIn()
+  app = await context.buildApp(githubSettings(github))
+})
+afterAll(() => github?.close())
+
+describe('a provider link finishing across a take-back', () => {
+  it('is refused like an expired link when the owner signs out everywhere after the callback read the account', async () => {
+    const owner = await signedInUser(app)
+    const started = await startLink(app, 'github', owner.headers)
+    expect(started.statusCode, started.body).toBe(200)
+    github.next = github.addUser().id
+
+    // Holds the callback just after it read the account (and before it writes the link).
+    const users = app.repositories.users
+    const findById = users.findById
+    let release!: () => void
+    let arrived!: () => void
+    const open = new Promise<void>((resolve) => (release = resolve))
+    const entered = new Promise<void>((resolve) => (arrived = resolve))
+    users.findById = async (...args: Parameters<typeof findById>) => {
+      const row = await findById(...args)
+      if (args[0] === owner.id && args[1] === undefined) {
+        users.findById = findById
+        arrived()
+        await open
+      }
+      return row
+    }
+
+    const landing = walk(app, 'github', started.json().authorize_url)
+    await entered
+    expect((await call(app, 'POST', '/api/v1/auth/logout-all', { headers: owner.headers })).statusCode).toBe(200)
+    release()
+
+    const landed = await landing
+    expect(landed.error).toBe('The link with GitHub expired or was already used; start again')
+    expect(await app.db.select().from(userIdentities).where(eq(userIdentities.userId, owner.id))).toEqual([])
+  })
+})
