@@ -92,7 +92,12 @@ describe('security notices when the address’s mail cap is full', () => {
 
   it('an email change asked for is still told to the current address', async () => {
     const owner = await ownerWithFullCap()
-    const asked = await app.inject({ method: 'PUT', url: `/api/v1/users/update/${owner.id}`, headers: owner.headers, payload: { email: `elsewhere-${owner.username}@example.org` } })
+    const asked = await app.inject({
+      method: 'PUT',
+      url: `/api/v1/users/update/${owner.id}`,
+      headers: owner.headers,
+      payload: { email: `elsewhere-${owner.username}@example.org` },
+    })
     expect(asked.statusCode, asked.body).toBe(200)
     await waitForMail(app, owner.email, { subject: /new email address was requested/i })
   })

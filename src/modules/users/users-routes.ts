@@ -19,6 +19,8 @@ import { isOwnEmailChange, touchesPendingEmail } from './users-service.js'
 
 const UserPage = PageOf(UserPublic)
 const client = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
+/** The request as the fresh-proof check should see it when its body's `password` is not the caller's. */
+const withoutBody = (request: FastifyRequest): FastifyRequest => Object.create(request, { body: { value: undefined } })
 
 /** The spec's users API. Handlers only translate HTTP; the rules live in the users service. */
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -130,7 +132,14 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: UserPublic, 409: ErrorDetail, 422: ErrorDetail },
       },
     },
-    async (request, reply) => reply.code(201).send(toUserPublic(await app.usersService.createByAdmin(request.user, request.body, request.ip))),
+    async (request, reply) => {
+      // A verified address is one nobody will have to prove again, so the credentials set up before it are
+      // never ended (account pre-hijacking): vouching for one needs a session and a recent proof, like an
+      // administrator's email change. The body's `password` is the new user's, so only the session's own
+      // proof counts (`reauthenticate` first when it is stale).
+      if (request.body.email_verified === true) await app.requireFreshProof(withoutBody(request))
+      return reply.code(201).send(toUserPublic(await app.usersService.createByAdmin(request.user, request.body, request.ip)))
+    },
   )
 
   app.get(
@@ -182,6 +191,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // An administrator moving someone else's account to another address decides where its password
       // resets go: a recent proof too, so a stolen admin token or an admin's API key cannot.
       else if (await app.usersService.changesAnotherUsersEmail(request.user, request.params.user_id, request.body)) await app.requireFreshProof(request)
+      // Marking another user's address verified vouches for a mailbox nobody proved to read (see createUser): the same.
+      else if (request.body.email_verified === true && request.params.user_id !== request.user.id) await app.requireFreshProof(request)
       else if (touchesPendingEmail(request.user, request.params.user_id, request.body) && request.auth.method !== 'jwt') throw new Errors.SessionRequired()
       return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
     },

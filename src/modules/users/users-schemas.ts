@@ -59,10 +59,14 @@ export const RegisterBody = Type.Object({
 })
 export type RegisterBody = Static<typeof RegisterBody>
 
+const EmailVerified = Type.Boolean({
+  description: 'true (another user) needs a session and a recent proof: 403 `session_required` for an API key, `reauthentication_required` when stale',
+})
+
 export const AdminCreateUserBody = Type.Object({
   ...RegisterBody.properties,
   is_active: Type.Optional(Type.Boolean()),
-  email_verified: Type.Optional(Type.Boolean()),
+  email_verified: Type.Optional(EmailVerified),
   phone_verified: Type.Optional(Type.Boolean()),
 })
 export type AdminCreateUserBody = Static<typeof AdminCreateUserBody>
@@ -77,11 +81,15 @@ export const UpdateUserBody = Type.Object({
   ...profileFields,
   role: Type.Optional(RoleSchema),
   is_active: Type.Optional(Type.Boolean()),
-  email_verified: Type.Optional(Type.Boolean()),
+  email_verified: Type.Optional(EmailVerified),
   phone_verified: Type.Optional(Type.Boolean()),
   two_fa_enabled: Type.Optional(Type.Boolean()),
   password: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 1024, description: 'Your password, to change your own email when your last sign-in is not recent' }),
+    Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: "Your password, when your last sign-in is not recent, to change your own email, another user's email, or mark another user's email verified",
+    }),
   ),
 })
 export type UpdateUserBody = Static<typeof UpdateUserBody>

@@ -6561,6 +6561,7 @@ export interface operations {
                     /** @description user < admin < superadmin */
                     role?: "user" | "admin" | "superadmin";
                     is_active?: boolean;
+                    /** @description true (another user) needs a session and a recent proof: 403 `session_required` for an API key, `reauthentication_required` when stale */
                     email_verified?: boolean;
                     phone_verified?: boolean;
                 };
@@ -7022,10 +7023,11 @@ export interface operations {
                     /** @description user < admin < superadmin */
                     role?: "user" | "admin" | "superadmin";
                     is_active?: boolean;
+                    /** @description true (another user) needs a session and a recent proof: 403 `session_required` for an API key, `reauthentication_required` when stale */
                     email_verified?: boolean;
                     phone_verified?: boolean;
                     two_fa_enabled?: boolean;
-                    /** @description Your password, to change your own email when your last sign-in is not recent */
+                    /** @description Your password, when your last sign-in is not recent, to change your own email, another user's email, or mark another user's email verified */
                     password?: string;
                 };
             };
