@@ -194,7 +194,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Marking another user's address verified vouches for a mailbox nobody proved to read (see createUser): the same.
       else if (request.body.email_verified === true && request.params.user_id !== request.user.id) await app.requireFreshProof(request)
       else if (touchesPendingEmail(request.user, request.params.user_id, request.body) && request.auth.method !== 'jwt') throw new Errors.SessionRequired()
-      return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
+      // A deactivation revokes the user's API keys along with their sessions.
+      return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip, app.apiKeys.revokeAllForUser))
     },
   )
 

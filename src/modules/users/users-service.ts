@@ -68,6 +68,12 @@ export interface UsersServiceDeps {
   onEmailChangedByAdmin: (user: UserRow, oldEmail: string, newEmail: string) => Promise<void>
 }
 
+/**
+ * Revokes every live API key of a user inside the caller's transaction (api-keys-service
+ * `revokeAllForUser`); answers what to run once it has committed (dropping the cached keys).
+ */
+export type RevokeApiKeys = (userId: number, reason: string, ip: string, tx: Db) => Promise<() => Promise<void>>
+
 /** Whether an update would withdraw the caller's pending email change (it sends the current address back). */
 export function touchesPendingEmail(actor: Pick<Principal, 'id' | 'pendingEmail'>, userId: number, body: Pick<UpdateUserBody, 'email'>): boolean {
   return actor.id === userId && body.email !== undefined && actor.pendingEmail !== null && actor.pendingEmail !== undefined
@@ -178,7 +184,11 @@ export function createUsersService(deps: UsersServiceDeps) {
       return users.search(filters, page)
     },
 
-    async update(actor: Actor, userId: number, body: UpdateUserBody, ip: string): Promise<UserRow> {
+    /**
+     * `revokeApiKeys` is for a deactivation, which ends every way into the account: sessions, access
+     * tokens and API keys (revoked, not just unusable while inactive, so reactivating revives none).
+     */
+    async update(actor: Actor, userId: number, body: UpdateUserBody, ip: string, revokeApiKeys: RevokeApiKeys): Promise<UserRow> {
       const target = await loadTarget(actor, userId)
       const self = actor.id === target.id
       if (!self && !canManage(actor, target)) throw new Errors.InsufficientPermissions('You cannot manage this user')
@@ -220,6 +230,7 @@ export function createUsersService(deps: UsersServiceDeps) {
       if (ownEmailChange) await deps.requestEmailChange(target, newEmail, ip)
       if (cancelsPending) await deps.cancelEmailChange(target.id, ip)
       try {
+        let dropCachedKeys: (() => Promise<void>) | undefined
         const updated = await db.transaction(async (tx) => {
           if (deactivating) await assertNotLastSuperadmin(target, tx)
           const row = await users.patch(target.id, changes, tx)
@@ -228,6 +239,7 @@ export function createUsersService(deps: UsersServiceDeps) {
           if (deactivating) {
             await users.revokeAccessTokens(target.id, tx)
             await deps.endSessions(target.id, 'deactivated', tx)
+            dropCachedKeys = await revokeApiKeys(target.id, 'deactivated', ip, tx)
           }
           await audit.record(
             {
@@ -241,7 +253,7 @@ export function createUsersService(deps: UsersServiceDeps) {
           )
           return row
         })
-        await deps.invalidateUser(target.id)
+        await Promise.all([deps.invalidateUser(target.id), dropCachedKeys?.()])
         if (!updated) throw new Errors.NotFound('User not found')
         if (changes.email !== undefined) await deps.onEmailChangedByAdmin(updated, target.email, changes.email)
         return updated
