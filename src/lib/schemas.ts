@@ -24,3 +24,17 @@ export const RateLimited = Type.Object(ErrorDetail.properties, {
     'X-RateLimit-Reset': { type: 'integer', description: 'Seconds until the window resets' },
   },
 })
+
+/**
+ * A name people give to something (an API key, a passkey) that is shown back to them, mails included:
+ * one line, with something besides spaces, and no control or bidirectional-override characters, so
+ * whoever names it cannot write a line of its own into a notice ("no action needed") or turn the rest
+ * of one around.
+ */
+export const OneLineName = (options: { maxLength: number; examples?: string[] }) =>
+  Type.String({
+    minLength: 1,
+    ...options,
+    pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069][^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$',
+    description: 'One line: no line breaks, control or bidirectional-override characters',
+  })

@@ -280,13 +280,18 @@ export function resolveEmailLanguage(language: string | null | undefined): Email
 
 const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (char) => HTML_ENTITIES[char] ?? char)
 
-// A subject is a header line: control characters from a value (CR/LF above all) must never reach it.
+// Control characters (line breaks above all) and bidirectional overrides, which reorder what follows them.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point here
-const toHeaderText = (value: string) => value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g
+// A value in the text part stays on its line: a name someone else chose (an API key's, a passkey's) must
+// not add lines of its own to a notice ("no action needed") nor turn the rest of one around.
+const toLineText = (value: string) => value.replace(CONTROL_CHARACTERS, ' ')
+// A subject is a header line: control characters from a value (CR/LF above all) must never reach it.
+const toHeaderText = (value: string) => toLineText(value).trim()
 
 /**
  * Fills a template in the recipient's language (see resolveEmailLanguage). Values are HTML-escaped in the HTML
- * part and kept as they are in the text part. A placeholder without a value throws: that is a bug in the
+ * part and kept on one line in the text part (control characters become spaces). A placeholder without a value throws: that is a bug in the
  * caller, and sending `{{code}}` to a user is worse than failing loudly.
  */
 export function renderTemplate(name: TemplateName, data: TemplateData, options: RenderOptions): RenderedEmail {
@@ -305,6 +310,6 @@ export function renderTemplate(name: TemplateName, data: TemplateData, options: 
   return {
     subject: toHeaderText(fill(template.subject, toHeaderText)),
     html: fill(template.html, escapeHtml),
-    text: fill(template.text, (value) => value),
+    text: fill(template.text, toLineText),
   }
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { ApiKeyRow } from '../../db/schema.js'
-import { ErrorDetail } from '../../lib/schemas.js'
+import { ErrorDetail, OneLineName } from '../../lib/schemas.js'
 
 const Scope = Type.Union([Type.Literal('read'), Type.Literal('write')])
 
@@ -40,7 +40,8 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['api-keys'],
         summary: 'Create an API key (the key is shown only in this answer)',
         body: Type.Object({
-          name: Type.String({ minLength: 1, maxLength: 100 }),
+          // Mailed back to the owner in the new-key notice: one line, so it cannot add lines of its own.
+          name: OneLineName({ maxLength: 100 }),
           expires_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
           scopes: Type.Optional(Type.Array(Scope, { minItems: 1, maxItems: 2, uniqueItems: true, default: ['read'] })),
           password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Your password, when your last sign-in is not recent' })),

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { OneLineName } from '../../lib/schemas.js'
 
 /**
  * The WebAuthn JSON shapes (W3C WebAuthn Level 3 `toJSON()` forms) as far as the API needs to name
@@ -73,7 +74,8 @@ export const LoginOptions = Type.Object(
   { ...open, description: 'PublicKeyCredentialRequestOptionsJSON plus `challenge_id`' },
 )
 
-export const PasskeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })
+/** Mailed back to the owner in the passkey-added notice: one line, so it cannot add lines of its own. */
+export const PasskeyName = OneLineName({ maxLength: 100 })
 
 export const PasskeyPublicSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -4614,6 +4614,7 @@ export interface operations {
                     } & {
                         [key: string]: unknown;
                     };
+                    /** @description One line: no line breaks, control or bidirectional-override characters */
                     name?: string;
                 };
             };
@@ -4930,6 +4931,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description One line: no line breaks, control or bidirectional-override characters */
                     name: string;
                 };
             };
@@ -7563,6 +7565,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description One line: no line breaks, control or bidirectional-override characters */
                     name: string;
                     /** Format: date-time */
                     expires_at?: string | null;
