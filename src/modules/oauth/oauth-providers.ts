@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client'
+import type * as OpenIdClient from 'openid-client'
 import { isLoopbackUrl, type OAuthProviderSettings } from '../../config/oauth-settings.js'
 
 /** What the app keeps of an account at a provider. */
@@ -37,6 +37,16 @@ const DISCOVERY_TIMEOUT_SECONDS = 10
 const RETRY_START_MS = 1000
 const RETRY_MAX_MS = 60_000
 
+/**
+ * openid-client (with jose and oauth4webapi, about 10 MB and 100 ms of start-up) is loaded by the
+ * first provider that starts: an app with no sign-in provider configured never loads it.
+ */
+let openIdClient: Promise<typeof OpenIdClient> | undefined
+const loadOpenIdClient = () => {
+  openIdClient ??= import('openid-client')
+  return openIdClient
+}
+
 export interface ProviderClientOptions {
   redirectUri: string
   userAgent: string
@@ -50,7 +60,9 @@ export interface ProviderClientOptions {
  * audience, nonce, expiry, signature) is openid-client's; this only picks what to keep.
  */
 export function createProviderClient(settings: OAuthProviderSettings, options: ProviderClientOptions) {
-  let configuration: oidc.Configuration | undefined
+  // Set by start(), before anything below runs.
+  let oidc: typeof OpenIdClient
+  let configuration: OpenIdClient.Configuration | undefined
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let retryDelay = RETRY_START_MS
   let stopped = false
@@ -86,7 +98,7 @@ export function createProviderClient(settings: OAuthProviderSettings, options: P
       })
   }
 
-  function githubConfiguration(): oidc.Configuration {
+  function githubConfiguration(): OpenIdClient.Configuration {
     const base = settings.githubUrl
     const built = new oidc.Configuration(
       { issuer: base, authorization_endpoint: `${base}/login/oauth/authorize`, token_endpoint: `${base}/login/oauth/access_token` },
@@ -134,10 +146,21 @@ export function createProviderClient(settings: OAuthProviderSettings, options: P
   return {
     settings,
 
-    /** Starts discovery (OIDC); a failure is reported and retried in the background, never thrown. */
-    start(): void {
+    /**
+     * Loads openid-client and starts discovery (OIDC); a discovery failure is reported and retried in
+     * the background, never thrown. GitHub's configuration is ready when this resolves.
+     */
+    async start(): Promise<void> {
+      oidc = await loadOpenIdClient()
+      if (stopped) return
       if (settings.kind === 'github') configuration = githubConfiguration()
       else scheduleDiscovery()
+    },
+
+    /** A fresh state, nonce and PKCE verifier for one authorization request, and the verifier's challenge. */
+    async newChecks(): Promise<AuthorizationChecks & { codeChallenge: string }> {
+      const codeVerifier = oidc.randomPKCECodeVerifier()
+      return { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier, codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier) }
     },
 
     stop(): void {

@@ -1,4 +1,3 @@
-import * as oidc from 'openid-client'
 import type { Cache } from '../../cache/cache.js'
 import type { Config } from '../../config/config.js'
 import type { Db } from '../../db/database.js'
@@ -262,8 +261,9 @@ export function createOAuthService(deps: OAuthServiceDeps) {
   }
 
   return {
-    start(): void {
-      for (const client of clients.values()) client.start()
+    /** Resolves once every provider's client is loaded (GitHub's ready); OIDC discovery goes on in the background. */
+    async start(): Promise<void> {
+      await Promise.all([...clients.values()].map((client) => client.start()))
     },
 
     stop(): void {
@@ -282,9 +282,9 @@ export function createOAuthService(deps: OAuthServiceDeps) {
      */
     async authorize(name: string, redirectTo: string, binding: string, linkUserId?: number): Promise<string> {
       const client = requireClient(name)
-      const state = oidc.randomState()
-      const checks = { state, nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() }
-      const url = client.authorizationUrl({ ...checks, codeChallenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier) })
+      const checks = await client.newChecks()
+      const { state } = checks
+      const url = client.authorizationUrl(checks)
       if (!url) throw new Errors.ServiceUnavailable(`Sign-in with ${client.settings.label} is not available yet: its provider could not be reached; try again shortly`)
       const linkUser = linkUserId === undefined ? undefined : await users.findById(linkUserId)
       if (linkUserId !== undefined && !linkUser) throw new Errors.InvalidToken()
