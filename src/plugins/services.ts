@@ -90,11 +90,13 @@ export default fp(
 
     type Notice = 'two-fa-enabled' | 'two-fa-disabled' | 'password-changed' | 'signed-out-everywhere'
     // Security notices go out unasked, so anyone who opens an account on a stranger's address could
-    // aim them at it: they share the per-recipient cap, and over it they are dropped silently.
+    // aim them at it: they count in the per-recipient cap, and over it they are dropped silently. But
+    // the first of each kind in a window always goes (takeNotice), so nobody can silence the notice
+    // of a change by filling the cap first (with password-reset requests, say).
     // In the recipient's own language, so the user row travels with the address.
     const sendNotice = async (recipient: { email: string; language: string }, template: TemplateName, data: TemplateData) => {
       const to = recipient.email
-      if ((await limits.takeMail(to).catch(() => undefined)) !== undefined) return
+      if ((await limits.takeNotice(to, template).catch(() => undefined)) !== undefined) return
       await mailer.send({ to, template, data, language: recipient.language }).catch((error: unknown) => logError(error, `${template} notice not queued`))
     }
     const notify = (user: { email: string; username: string; language: string }, template: Notice) => sendNotice(user, template, { username: user.username })

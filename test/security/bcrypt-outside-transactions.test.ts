@@ -3,7 +3,7 @@ import type { App } from '../../src/app.js'
 import { hashPassword } from '../../src/lib/passwords.js'
 import { loginAs, registerUser, userRow } from '../helpers/factories.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { call, mailedSignIn } from './attacker.js'
+import { call, mailedResetToken, mailedSignIn } from './attacker.js'
 
 // bcrypt takes a quarter of a second at production cost: run inside a transaction it holds that
 // transaction's locks (the user's row, which every sign-in waits for) and, on the embedded database,
@@ -75,6 +75,21 @@ describe('passwords are hashed before a transaction opens', () => {
     await app.db.transaction((tx) => app.authService.resetPassword(user.id, next, { ip: '127.0.0.1' }, tx, passwordHash))
     expect(watch.hashes).toBe(0)
     expect(await userRow(app, user.id)).toMatchObject({ emailVerified: true, hasPassword: true })
+    await loginAs(app, { username: user.username, password: next })
+  })
+
+  it('a reset link hashes the new password before its transaction, and a made-up link hashes nothing', async () => {
+    const user = await registerUser(app)
+    const token = await mailedResetToken(app, user.email)
+    const next = 'Yet-another-horse-43'
+    startWatching()
+    const forged = await call(app, 'POST', '/api/v1/auth/reset-password', { payload: { token: `${token}x`, new_password: next } })
+    expect(forged.statusCode).toBe(400)
+    expect(watch.hashes).toBe(0)
+    const reset = await call(app, 'POST', '/api/v1/auth/reset-password', { payload: { token, new_password: next } })
+    expect(reset.statusCode, reset.body).toBe(200)
+    expect(watch.hashes).toBe(1)
+    expect(watch.hashedInside).toBe(0)
     await loginAs(app, { username: user.username, password: next })
   })
 })

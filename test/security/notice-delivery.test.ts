@@ -101,4 +101,11 @@ describe('security notices when the address’s mail cap is full', () => {
     expect(asked.statusCode, asked.body).toBe(200)
     await waitForMail(app, owner.email, { subject: /new email address was requested/i })
   })
+
+  it('signing out everywhere is still told (a notice sent by the auth service)', async () => {
+    const owner = await ownerWithFullCap()
+    const out = await post('/api/v1/auth/logout-all', owner.headers)
+    expect(out.statusCode, out.body).toBe(200)
+    await waitForMail(app, owner.email, { subject: /signed out of .* everywhere/i })
+  })
 })

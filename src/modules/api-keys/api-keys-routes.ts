@@ -57,6 +57,8 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.ip,
         // Recorded so that signing this session out as compromised revokes the key with it.
         request.auth.sessionId,
+        // A take-back (sign out everywhere, a password change) committing meanwhile refuses the key.
+        request.user.tokenVersion,
       )
       // A key made with a stolen session would otherwise go unnoticed: the owner is told (never the key itself).
       await app.accountService.notifyApiKeyCreated(request.user, { name: row.name, prefix: `cbs_${row.prefix}`, scopes: row.scopes })

@@ -200,10 +200,15 @@ export function createAccountService(deps: AccountServiceDeps) {
     },
 
     async resetPassword(token: string, newPassword: string, client: ClientInfo): Promise<void> {
+      const tokenHash = sha256(token)
+      // The new password is hashed (bcrypt, a quarter of a second) before the transaction, which locks
+      // the account; a link that is not usable is refused first, so a made-up one costs no hashing.
+      if (!(await oneTimeTokens.isUsable(tokenHash, 'password_reset', now()))) throw new Errors.InvalidOrExpiredToken()
+      const passwordHash = await deps.authService.hashNewPassword(newPassword)
       const { user, dropCachedKeys } = await db.transaction(async (tx) => {
-        const claimed = await oneTimeTokens.claim(sha256(token), 'password_reset', now(), tx)
+        const claimed = await oneTimeTokens.claim(tokenHash, 'password_reset', now(), tx)
         if (!claimed) throw new Errors.InvalidOrExpiredToken()
-        return deps.authService.resetPassword(claimed.userId, newPassword, client, tx)
+        return deps.authService.resetPassword(claimed.userId, newPassword, client, tx, passwordHash)
       })
       await Promise.all([deps.invalidateUser(user.id), dropCachedKeys()])
       await notice(user.email, 'password-reset-done', { username: user.username }, user.language)

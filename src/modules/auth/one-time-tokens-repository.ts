@@ -23,6 +23,16 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]
     },
 
+    /** Whether a token is usable now, without using it up (`claim` does, atomically). */
+    async isUsable(tokenHash: string, purpose: OneTimePurpose, at: Date, tx: Db = db): Promise<boolean> {
+      const rows = await tx
+        .select({ id: oneTimeTokens.id })
+        .from(oneTimeTokens)
+        .where(and(eq(oneTimeTokens.tokenHash, tokenHash), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, at)))
+        .limit(1)
+      return rows.length === 1
+    },
+
     async findActive(userId: number, purpose: OneTimePurpose, at: Date, tx: Db = db) {
       const rows = await tx
         .select()
