@@ -190,6 +190,7 @@ export default fp(
       requestEmailChange: (user, newEmail, ip) => accountService.requestEmailChange(user, newEmail, { ip }),
       cancelEmailChange: (userId, ip) => accountService.cancelEmailChange(userId, { ip }),
       onEmailChangedByAdmin: (user, oldEmail, newEmail) => accountService.notifyEmailChangedByAdmin(user, oldEmail, newEmail),
+      revokeApiKeys: (userId, reason, ip, tx) => apiKeys.revokeAllForUser(userId, reason, ip, tx),
     })
 
     app.decorate('authService', authService)

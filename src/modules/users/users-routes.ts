@@ -195,7 +195,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       else if (request.body.email_verified === true && request.params.user_id !== request.user.id) await app.requireFreshProof(request)
       else if (touchesPendingEmail(request.user, request.params.user_id, request.body) && request.auth.method !== 'jwt') throw new Errors.SessionRequired()
       // A deactivation revokes the user's API keys along with their sessions.
-      return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip, app.apiKeys.revokeAllForUser))
+      return toUserPublic(await app.usersService.update(request.user, request.params.user_id, request.body, request.ip))
     },
   )
 

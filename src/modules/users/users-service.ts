@@ -66,6 +66,8 @@ export interface UsersServiceDeps {
   cancelEmailChange: (userId: number, ip: string) => Promise<UserRow>
   /** Tells the old address about a change an administrator made. */
   onEmailChangedByAdmin: (user: UserRow, oldEmail: string, newEmail: string) => Promise<void>
+  /** For a deactivation: revokes the user's API keys inside its transaction. */
+  revokeApiKeys: RevokeApiKeys
 }
 
 /**
@@ -185,10 +187,10 @@ export function createUsersService(deps: UsersServiceDeps) {
     },
 
     /**
-     * `revokeApiKeys` is for a deactivation, which ends every way into the account: sessions, access
-     * tokens and API keys (revoked, not just unusable while inactive, so reactivating revives none).
+     * A deactivation ends every way into the account: sessions, access tokens and API keys (revoked,
+     * not just unusable while inactive, so reactivating revives none).
      */
-    async update(actor: Actor, userId: number, body: UpdateUserBody, ip: string, revokeApiKeys: RevokeApiKeys): Promise<UserRow> {
+    async update(actor: Actor, userId: number, body: UpdateUserBody, ip: string): Promise<UserRow> {
       const target = await loadTarget(actor, userId)
       const self = actor.id === target.id
       if (!self && !canManage(actor, target)) throw new Errors.InsufficientPermissions('You cannot manage this user')
@@ -239,7 +241,7 @@ export function createUsersService(deps: UsersServiceDeps) {
           if (deactivating) {
             await users.revokeAccessTokens(target.id, tx)
             await deps.endSessions(target.id, 'deactivated', tx)
-            dropCachedKeys = await revokeApiKeys(target.id, 'deactivated', ip, tx)
+            dropCachedKeys = await deps.revokeApiKeys(target.id, 'deactivated', ip, tx)
           }
           await audit.record(
             {
