@@ -80,7 +80,8 @@ type ValidatorFactory = NonNullable<NonNullable<FastifyServerOptions['schemaCont
  */
 function validatorsByPart(): ValidatorFactory {
   const pool = AjvCompiler()
-  const shared = { removeAdditional: true, useDefaults: true, allErrors: true } as const
+  // verbose: an issue carries its schema, so a pattern failure can say the rule in words (error-handler).
+  const shared = { removeAdditional: true, useDefaults: true, allErrors: true, verbose: true } as const
   return ((externalSchemas: Parameters<typeof pool>[0], options: Parameters<typeof pool>[1]) => {
     const build = (coerceTypes: 'array' | false) =>
       pool(externalSchemas, { ...options, mode: undefined, customOptions: { ...shared, coerceTypes } }) as unknown as FastifySchemaCompiler<unknown>

@@ -43,10 +43,19 @@ export function redactErrorText(text: string): string {
 
 function serializeError(error: Error) {
   // Drizzle also attaches the values as `params`: dropped along with the text above.
-  const { params: _params, ...serialized } = stdSerializers.err(error)
+  const { params: _params, validation, ...serialized } = stdSerializers.err(error)
   // Anything thrown may land here, not only Errors: only strings are rewritten.
   const clean = (value: unknown) => (typeof value === 'string' ? redactErrorText(value) : value) as string
-  return { ...serialized, message: clean(serialized.message), stack: clean(serialized.stack) }
+  // A validation error's issues carry the rejected value (a password that was too short, say): only
+  // where and why are kept.
+  const issues = Array.isArray(validation)
+    ? validation.map((issue: { keyword?: unknown; instancePath?: unknown; message?: unknown }) => ({
+        keyword: issue.keyword,
+        instancePath: issue.instancePath,
+        message: issue.message,
+      }))
+    : undefined
+  return { ...serialized, ...(issues ? { validation: issues } : {}), message: clean(serialized.message), stack: clean(serialized.stack) }
 }
 
 export function loggerOptions(config: Config, stream: LogDestination | undefined, pretty = false): FastifyServerOptions['logger'] {

@@ -8,6 +8,19 @@ interface ValidationIssue {
   instancePath: string
   message?: string
   params: Record<string, unknown>
+  /** The schema the failing keyword belongs to (Ajv's `verbose`). */
+  parentSchema?: { description?: unknown }
+}
+
+/**
+ * Ajv says "must match pattern" followed by the regular expression, which tells a person little; a
+ * schema with a description says its rule in words ("One line: no line breaks, …"), so that is used.
+ */
+function issueMessage(issue: ValidationIssue): string {
+  if (issue.keyword === 'required') return 'Field required'
+  const description = issue.parentSchema?.description
+  if (issue.keyword === 'pattern' && typeof description === 'string') return `Invalid value: ${description}`
+  return issue.message ?? 'Invalid value'
 }
 
 /** FastAPI's names for where a bad value came from, so its clients read our 422s unchanged. */
@@ -40,8 +53,7 @@ function toDetail(issues: ValidationIssue[], context: string | undefined) {
     }
     if (issue.keyword === 'required') loc.push(String(issue.params.missingProperty))
     if (issue.keyword === 'additionalProperties') loc.push(String(issue.params.additionalProperty))
-    const msg = issue.keyword === 'required' ? 'Field required' : (issue.message ?? 'Invalid value')
-    return { loc, msg, type: ISSUE_TYPE[issue.keyword] ?? issue.keyword }
+    return { loc, msg: issueMessage(issue), type: ISSUE_TYPE[issue.keyword] ?? issue.keyword }
   })
 }
 

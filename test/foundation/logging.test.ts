@@ -32,6 +32,19 @@ describe('logging', () => {
     expect(probe).toMatchObject({ path: '/api/v1/health/', status: 200, level: 20 })
   })
 
+  it('logs a validation error without the values it rejected', async () => {
+    const logs = captureLogs()
+    const { default: pino } = await import('pino')
+    const { loggerOptions } = await import('../../src/lib/logger.js')
+    const logger = pino(loggerOptions(context.config({ LOG_LEVEL: 'info' }), undefined) as object, logs.stream)
+    const error = Object.assign(new Error('body/password must NOT have fewer than 12 characters'), {
+      validation: [{ keyword: 'minLength', instancePath: '/password', message: 'must NOT have fewer than 12 characters', data: 'short-secret', schema: 12 }],
+    })
+    logger.error({ err: error }, 'failed')
+    expect(JSON.stringify(logs.lines)).not.toContain('short-secret')
+    expect(logs.lines[0]?.err).toMatchObject({ validation: [{ keyword: 'minLength', instancePath: '/password' }] })
+  })
+
   it('never writes passwords, tokens, codes or credentials headers', async () => {
     const logs = captureLogs()
     const app = await buildApp({ config: context.config({ LOG_LEVEL: 'trace' }), logger: logs.stream, database: context.database })
