@@ -75,4 +75,19 @@ describe('a superseded refresh token presented again', () => {
     expect((await me(authHeader(other.access_token))).statusCode).toBe(200)
     expect(await auditEntries(app, admin.headers, user.id, 'auth.refresh_reuse')).toHaveLength(0)
   })
+
+  it('an old superseded copy found after a plain logout ends nothing: the keys the session made live on', async () => {
+    const user = await createUser(app)
+    const start = await loginAs(app, user)
+    const key = await createApiKey(app, authHeader(start.access_token))
+    const lost = await rotate(start.refresh_token)
+    clock.advance(2_000)
+    const retried = await rotate(start.refresh_token)
+    // The owner signs out as usual, which keeps API keys (they are for scripts).
+    expect((await call(app, 'POST', '/api/v1/auth/logout', { payload: { refresh_token: retried.refresh_token } })).statusCode).toBeLessThan(300)
+    // Later someone presents the superseded copy (from a log or a backup): refused, and nothing more.
+    expect((await refresh(lost.refresh_token)).statusCode).toBe(401)
+    expect((await me(apiKeyHeader(key.key))).statusCode).toBe(200)
+    expect(await auditEntries(app, admin.headers, user.id, 'auth.refresh_reuse')).toHaveLength(0)
+  })
 })

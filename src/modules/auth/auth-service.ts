@@ -330,7 +330,11 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (row.revokedAt) {
         // Superseded by a retry of its predecessor and now presented: the retry was a copy's (its holder
         // moved on with the successor), so this is the owner's token coming back. Reuse, as below.
-        if (row.revokedReason === 'superseded') await endForReuse(row, client, { superseded: true })
+        // Only while the token could still be used and its session lives: an old copy found later (in a
+        // backup, say) must not end what the owner kept, such as the session's API keys after a logout.
+        if (row.revokedReason === 'superseded' && row.expiresAt.getTime() > at.getTime() && (await deps.sessions.usable(row.familyId, client))) {
+          await endForReuse(row, client, { superseded: true })
+        }
         throw new Errors.InvalidRefreshToken()
       }
       // The session first: one past its absolute end is ended (and audited) here, whatever its token says.
