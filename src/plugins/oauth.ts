@@ -26,6 +26,7 @@ export default fp(
       completeLogin: (user, client, method) => app.authService.completeLogin(user, client, method),
       startTwoFactor: (user, client, firstFactor) => app.twoFactor.startLoginChallenge(user, client, firstFactor),
       log: app.log,
+      now: app.now,
     })
     app.decorate('oauth', oauth)
     app.addHook('onReady', async () => oauth.start())

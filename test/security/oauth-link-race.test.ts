@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { userIdentities } from '../../src/db/schema.js'
-import { signedInUser } from '../helpers/factories.js'
+import { authHeader, loginAs, signedInUser } from '../helpers/factories.js'
 import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { startLink, walk } from '../oauth/oauth-helpers.js'
@@ -54,6 +54,21 @@ describe('a provider link finishing across a take-back', () => {
     release()
 
     const landed = await landing
+    expect(landed.error).toBe('The link with GitHub expired or was already used; start again')
+    expect(await app.db.select().from(userIdentities).where(eq(userIdentities.userId, owner.id))).toEqual([])
+  })
+
+  it('is refused once the session that started it is signed out from the list (review G1)', async () => {
+    const owner = await signedInUser(app)
+    // The link is started with a session the owner later finds in the list and signs out as not theirs.
+    const stolen = await loginAs(app, { username: owner.username, password: owner.password })
+    const started = await startLink(app, 'github', authHeader(stolen.access_token))
+    expect(started.statusCode, started.body).toBe(200)
+    const sid = JSON.parse(Buffer.from(stolen.access_token.split('.')[1]!, 'base64url').toString()).sid as string
+    expect((await call(app, 'DELETE', `/api/v1/auth/sessions/${sid}`, { headers: owner.headers })).statusCode).toBe(204)
+
+    github.next = github.addUser().id
+    const landed = await walk(app, 'github', started.json().authorize_url)
     expect(landed.error).toBe('The link with GitHub expired or was already used; start again')
     expect(await app.db.select().from(userIdentities).where(eq(userIdentities.userId, owner.id))).toEqual([])
   })

@@ -9,7 +9,12 @@ import type { ClientInfo } from '../auth/auth-service.js'
 import { OAUTH_TTL_SECONDS, safeRedirectPath } from './oauth-service.js'
 
 const ProviderName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' }) })
-const RedirectTo = Type.String({ minLength: 1, maxLength: 512, description: 'Where the console goes afterwards: a path of this app (`/security`), never another site', examples: ['/profile'] })
+const RedirectTo = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: 'Where the console goes afterwards: a path of this app (`/security`), never another site',
+  examples: ['/profile'],
+})
 const TokenPair = Type.Object({
   access_token: Type.String(),
   refresh_token: Type.String(),
@@ -159,7 +164,13 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const body = request.body && typeof request.body === 'object' ? request.body : {}
       const redirectTo = redirectPath(body.redirect_to, '/security')
-      return { authorize_url: await app.oauth.authorize(request.params.name, redirectTo, bind(request, reply, secure), request.user.id) }
+      return {
+        authorize_url: await app.oauth.authorize(request.params.name, redirectTo, bind(request, reply, secure), {
+          userId: request.user.id,
+          sessionId: request.auth.sessionId!,
+          tokenVersion: request.user.tokenVersion,
+        }),
+      }
     },
   )
 
@@ -167,7 +178,12 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/identities',
     {
       config: { access: 'session' },
-      schema: { operationId: 'listIdentities', tags: ['auth'], summary: 'The sign-in providers linked to your account', response: { 200: Type.Array(IdentityPublic) } },
+      schema: {
+        operationId: 'listIdentities',
+        tags: ['auth'],
+        summary: 'The sign-in providers linked to your account',
+        response: { 200: Type.Array(IdentityPublic) },
+      },
     },
     async (request) => (await app.oauth.listIdentities(request.user.id)).map(toPublic),
   )

@@ -24,8 +24,10 @@ interface PendingAuthorization {
   redirectTo: string
   /** Set when a signed-in user links another provider: the callback links to this user, never signs in. */
   linkUserId?: number
-  /** That user's token version when the link was started: taking the account back since ends the link. */
+  /** The token version the starting request authenticated with: taking the account back since ends the link. */
   linkTokenVersion?: number
+  /** The session that started the link: signing that session out ends the link, as it ends its API keys. */
+  linkSessionId?: string
   /** SHA-256 of the browser binding cookie: the callback must come from the browser that started. */
   binding: string
 }
@@ -63,6 +65,14 @@ export interface OAuthServiceDeps {
   /** Starts the 2FA step, remembering how the first step was proven (two-factor service). */
   startTwoFactor: (user: UserRow, client: ClientInfo, firstFactor: string) => Promise<TwoFactorChallenge>
   log: { info: (data: object, message: string) => void; warn: (data: object, message: string) => void }
+  now: () => Date
+}
+
+/** Who starts linking a provider: the signed-in user, their session, and the token version it carries. */
+export interface LinkStarter {
+  userId: number
+  sessionId: string
+  tokenVersion: number
 }
 
 /**
@@ -232,7 +242,15 @@ export function createOAuthService(deps: OAuthServiceDeps) {
     return { user: await createAccount(profile, provider, profile.email, client), linkedNow: false }
   }
 
-  async function linkTo(userId: number, tokenVersion: number | undefined, provider: string, label: string, profile: ProviderProfile, client: ClientInfo): Promise<'linked' | 'already'> {
+  async function linkTo(
+    userId: number,
+    tokenVersion: number | undefined,
+    sessionId: string | undefined,
+    provider: string,
+    label: string,
+    profile: ProviderProfile,
+    client: ClientInfo,
+  ): Promise<'linked' | 'already'> {
     const user = await users.findById(userId)
     if (!user?.isActive) throw new ProviderFailure('account_gone', 'Your account is not available; sign in again')
     // Started before the owner signed out everywhere or changed the password (perhaps by whoever they
@@ -247,6 +265,10 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       // Checked again under the user's row lock: a take-back committing since the check above must not be
       // followed by the link (see account-locks).
       if (!(await locks.userAt(userId, tokenVersion, tx))) throw new ProviderFailure('invalid_state', `The link with ${label} expired or was already used; start again`)
+      // The starting session signed out (as stolen, say) since: its link dies with it, like its API keys.
+      if (sessionId === undefined || !(await locks.liveSession(sessionId, userId, deps.now(), tx))) {
+        throw new ProviderFailure('invalid_state', `The link with ${label} expired or was already used; start again`)
+      }
       const inserted = await identities.insert({ userId, provider, subject: profile.subject, email: profile.email ?? null }, tx)
       if (inserted) {
         await audit.record(
@@ -280,21 +302,19 @@ export function createOAuthService(deps: OAuthServiceDeps) {
      * could start a sign-in to their own provider account and have a victim's browser finish it
      * (login CSRF), signing the victim in as them.
      */
-    async authorize(name: string, redirectTo: string, binding: string, linkUserId?: number): Promise<string> {
+    async authorize(name: string, redirectTo: string, binding: string, link?: LinkStarter): Promise<string> {
       const client = requireClient(name)
       const checks = await client.newChecks()
       const { state } = checks
       const url = client.authorizationUrl(checks)
       if (!url) throw new Errors.ServiceUnavailable(`Sign-in with ${client.settings.label} is not available yet: its provider could not be reached; try again shortly`)
-      const linkUser = linkUserId === undefined ? undefined : await users.findById(linkUserId)
-      if (linkUserId !== undefined && !linkUser) throw new Errors.InvalidToken()
       const pending: PendingAuthorization = {
         provider: name,
         nonce: checks.nonce,
         codeVerifier: checks.codeVerifier,
         redirectTo,
         binding: sha256(binding),
-        ...(linkUser ? { linkUserId: linkUser.id, linkTokenVersion: linkUser.tokenVersion } : {}),
+        ...(link ? { linkUserId: link.userId, linkTokenVersion: link.tokenVersion, linkSessionId: link.sessionId } : {}),
       }
       await cache.set(stateKey(state), pending, OAUTH_TTL_SECONDS)
       return url.href
@@ -337,7 +357,7 @@ export function createOAuthService(deps: OAuthServiceDeps) {
       const next = pending.redirectTo
       try {
         if (pending.linkUserId !== undefined) {
-          const outcome = await linkTo(pending.linkUserId, pending.linkTokenVersion, name, label, profile, client)
+          const outcome = await linkTo(pending.linkUserId, pending.linkTokenVersion, pending.linkSessionId, name, label, profile, client)
           return {
             location: `${CALLBACK_PAGE}?${new URLSearchParams({ linked: name, ...(outcome === 'already' ? { already: '1' } : {}), next })}`,
             ...(outcome === 'linked' ? { linked: { userId: pending.linkUserId, provider: label } } : {}),
