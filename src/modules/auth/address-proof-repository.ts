@@ -8,8 +8,13 @@ import { passkeys, twoFaChallenges, userIdentities } from '../../db/schema.js'
  */
 export function createAddressProofRepository(db: Db) {
   return {
+    /**
+     * `for no key update`, not `for update`: it still excludes every other writer of the row and the
+     * credential checks (account-locks), but not the key-share lock a foreign-key insert takes (a
+     * refresh rotation's new token), which would otherwise deadlock with ending that session's tokens.
+     */
     async lockUser(userId: number, tx: Db): Promise<void> {
-      await tx.execute(sql`select id from users where id = ${userId} for update`)
+      await tx.execute(sql`select id from users where id = ${userId} for no key update`)
     },
 
     /** Removes the user's passkeys, linked identities and sign-ins waiting for their second factor. */

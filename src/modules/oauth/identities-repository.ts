@@ -42,7 +42,7 @@ export function createIdentitiesRepository(db: Db) {
 
     /** Locks the owner's row for the rest of the transaction, so two unlinks cannot both see "another way left". */
     async lockOwner(userId: number, tx: Db): Promise<void> {
-      await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update')
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update')
     },
 
     /** Passkeys are a way to sign in too: an account with one keeps a way in after an unlink. */

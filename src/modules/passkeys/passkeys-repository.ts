@@ -65,7 +65,7 @@ export function createPasskeysRepository(db: Db) {
 
     /** Serialises changes to one user's ways in (two deletions racing for the last passkey). */
     async lockUser(userId: number, tx: Db): Promise<void> {
-      await tx.execute(sql`select id from users where id = ${userId} for update`)
+      await tx.execute(sql`select id from users where id = ${userId} for no key update`)
     },
 
     async countForUser(userId: number, tx: Db = db): Promise<number> {

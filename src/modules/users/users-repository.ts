@@ -118,7 +118,7 @@ export function createUsersRepository(db: Db) {
         .select({ id: users.id })
         .from(users)
         .where(and(eq(users.role, 'superadmin'), eq(users.isActive, true)))
-        .for('update')
+        .for('no key update')
       return rows.length
     },
 
