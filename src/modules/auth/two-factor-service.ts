@@ -334,9 +334,11 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
     async confirmTotp(userId: number, code: string, ip: string): Promise<string[] | undefined> {
       const user = await requireUser(userId)
       if (!user.totpPendingSecret) throw new Errors.NothingPending('No authenticator setup in progress; call totp/setup first')
+      const pending = user.totpPendingSecret
       const result = await db.transaction(async (tx) => {
-        if (!(await matchUserTotp(user, code.trim(), user.totpPendingSecret, tx))) return undefined
-        await users.patch(user.id, { totpSecret: user.totpPendingSecret, totpPendingSecret: null, twoFaEnabled: true, twoFaMethod: 'totp' }, tx)
+        if (!(await matchUserTotp(user, code.trim(), pending, tx))) return undefined
+        // Written only if this setup is still the pending one (review G7): dropped or replaced since it was read, nothing is turned on.
+        if (!(await users.confirmPendingTotp(user.id, pending, tx))) throw new Errors.NothingPending('No authenticator setup in progress; call totp/setup first')
         await audit.record({ action: 'user.2fa_enabled', actorId: user.id, targetId: user.id, ip, details: { method: 'totp' } }, tx)
         const existing = await tx.select({ id: recoveryCodes.id }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)))
         return { codes: existing.length > 0 ? undefined : await issueRecoveryCodes(user.id, tx) }

@@ -87,6 +87,20 @@ export function createUsersRepository(db: Db) {
       return crud.update(id, changes, tx)
     },
 
+    /**
+     * Turns on the authenticator whose setup was `pending`, only if that setup is still the pending one:
+     * a take-back (the first proof of an address drops a squatter's setup) or a newer setup committed
+     * since it was read leaves it off. Answers whether it was turned on.
+     */
+    async confirmPendingTotp(id: number, pending: string, tx: Db = db): Promise<boolean> {
+      const rows = await tx
+        .update(users)
+        .set({ totpSecret: pending, totpPendingSecret: null, twoFaEnabled: true, twoFaMethod: 'totp', updatedAt: new Date() })
+        .where(and(eq(users.id, id), eq(users.totpPendingSecret, pending)))
+        .returning({ id: users.id })
+      return rows.length === 1
+    },
+
     /** Bumps the token version: every access token issued before this moment stops working. */
     async revokeAccessTokens(id: number, tx: Db = db): Promise<void> {
       await tx
