@@ -113,3 +113,36 @@ export function expectTooManyRequests(response: Answer, what: string, maxWindowS
 }
 
 export type { TokenPair }
+
+/**
+ * Holds one call of `target[method]` until `release()`: before it runs, or with `after` once it has
+ * returned (the request has read what it read). Only the first call `when` accepts waits, and the
+ * method is put back then, so only the request under test waits. `entered` resolves when it arrives.
+ * This makes a race deterministic: the request is held, the other side commits, the request goes on.
+ */
+export function gate<T extends object, K extends keyof T>(
+  target: T,
+  method: K,
+  options: { after?: boolean; when?: (args: unknown[], result?: unknown) => boolean } = {},
+) {
+  const original = target[method] as unknown as (...args: unknown[]) => unknown
+  let release!: () => void
+  let arrived!: () => void
+  const open = new Promise<void>((resolve) => (release = resolve))
+  const entered = new Promise<void>((resolve) => (arrived = resolve))
+  const hold = async () => {
+    ;(target as Record<K, unknown>)[method] = original
+    arrived()
+    await open
+  }
+  ;(target as Record<K, unknown>)[method] = async (...args: unknown[]) => {
+    if (options.after) {
+      const result = await original.apply(target, args)
+      if (!options.when || options.when(args, result)) await hold()
+      return result
+    }
+    if (!options.when || options.when(args)) await hold()
+    return original.apply(target, args)
+  }
+  return { entered, release }
+}

@@ -6,7 +6,7 @@ import { authHeader, loginAs, signedInUser } from '../helpers/factories.js'
 import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { startLink, walk } from '../oauth/oauth-helpers.js'
-import { call } from './attacker.js'
+import { call, gate } from './attacker.js'
 
 // A provider link started on the Security page is refused when the owner took the account back since it
 // started (its pending state records the token version). The callback checks the version when it
@@ -32,26 +32,12 @@ describe('a provider link finishing across a take-back', () => {
     github.next = github.addUser().id
 
     // Holds the callback just after it read the account (and before it writes the link).
-    const users = app.repositories.users
-    const findById = users.findById
-    let release!: () => void
-    let arrived!: () => void
-    const open = new Promise<void>((resolve) => (release = resolve))
-    const entered = new Promise<void>((resolve) => (arrived = resolve))
-    users.findById = async (...args: Parameters<typeof findById>) => {
-      const row = await findById(...args)
-      if (args[0] === owner.id && args[1] === undefined) {
-        users.findById = findById
-        arrived()
-        await open
-      }
-      return row
-    }
+    const held = gate(app.repositories.users, 'findById', { after: true, when: ([id, tx]) => id === owner.id && tx === undefined })
 
     const landing = walk(app, 'github', started.json().authorize_url)
-    await entered
+    await held.entered
     expect((await call(app, 'POST', '/api/v1/auth/logout-all', { headers: owner.headers })).statusCode).toBe(200)
-    release()
+    held.release()
 
     const landed = await landing
     expect(landed.error).toBe('The link with GitHub expired or was already used; start again')

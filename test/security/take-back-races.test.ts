@@ -5,7 +5,7 @@ import { apiKeys, passkeys, sessions } from '../../src/db/schema.js'
 import { authHeader, loginAs, registerUser, signedInUser, type SignedInUser } from '../helpers/factories.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { apiKeyHeader, call, mailedSignIn, ORIGIN, startTwoFactorLogin, enableEmail2fa, type Answer } from './attacker.js'
+import { apiKeyHeader, call, enableEmail2fa, gate, mailedSignIn, ORIGIN, startTwoFactorLogin, type Answer } from './attacker.js'
 
 // A request that passed its checks (a password, a 2FA code, a live session) before the owner took the
 // account back must not add a credential after: each credential-adding transaction re-checks the
@@ -19,25 +19,6 @@ let app: App
 beforeAll(async () => {
   app = await context.buildApp()
 })
-
-/**
- * Holds the next call of `target[method]` until released; `entered` resolves when the call arrives.
- * The method is put back at once, so only the request under test waits.
- */
-function gate<T extends object, K extends keyof T>(target: T, method: K) {
-  const original = target[method] as unknown as (...args: unknown[]) => unknown
-  let release!: () => void
-  let arrived!: () => void
-  const open = new Promise<void>((resolve) => (release = resolve))
-  const entered = new Promise<void>((resolve) => (arrived = resolve))
-  ;(target as Record<K, unknown>)[method] = async (...args: unknown[]) => {
-    ;(target as Record<K, unknown>)[method] = original
-    arrived()
-    await open
-    return original.apply(target, args)
-  }
-  return { entered, release }
-}
 
 /** The owner of the address signs in with the mailed code: for an unverified account, its first proof. */
 async function proveAddress(email: string): Promise<Answer> {

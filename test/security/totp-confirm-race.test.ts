@@ -3,7 +3,7 @@ import type { App } from '../../src/app.js'
 import { totpAt } from '../../src/modules/auth/totp.js'
 import { setUserColumns, signedInUser, userRow } from '../helpers/factories.js'
 import { useTestContext } from '../helpers/test-context.js'
-import { call } from './attacker.js'
+import { call, gate } from './attacker.js'
 
 // An authenticator setup is confirmed with the pending secret the request read first. When a take-back
 // (the first proof of an address drops a squatter's setup) commits between that read and the write, the
@@ -24,27 +24,16 @@ describe('confirming an authenticator across a take-back', () => {
     const { secret } = setup.json() as { secret: string }
 
     // Holds the confirmation just after it read the account.
-    const users = app.repositories.users
-    const findById = users.findById
-    let release!: () => void
-    let arrived!: () => void
-    const open = new Promise<void>((resolve) => (release = resolve))
-    const entered = new Promise<void>((resolve) => (arrived = resolve))
-    users.findById = async (...args: Parameters<typeof findById>) => {
-      const row = await findById(...args)
-      if (args[0] === user.id && args[1] === undefined && row?.totpPendingSecret) {
-        users.findById = findById
-        arrived()
-        await open
-      }
-      return row
-    }
+    const held = gate(app.repositories.users, 'findById', {
+      after: true,
+      when: ([id, tx], row) => id === user.id && tx === undefined && Boolean((row as { totpPendingSecret?: string } | undefined)?.totpPendingSecret),
+    })
 
     const confirming = call(app, 'POST', '/api/v1/auth/totp/confirm', { headers: user.headers, payload: { code: totpAt(secret, Date.now()) } })
-    await entered
+    await held.entered
     // What the take-back does to a setup under way.
     await setUserColumns(app, user.id, { totpPendingSecret: null })
-    release()
+    held.release()
 
     const confirmed = await confirming
     expect(confirmed.statusCode, confirmed.body).toBe(400)
