@@ -5,7 +5,7 @@ import { loginAs, setUserColumns, signedInUser, type SignedInUser, type TestUser
 import { githubSettings, startGitHubStandIn, type GitHubStandIn } from '../helpers/github-stand-in.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { auditOf, exchange, startLink, startSignIn, walk } from '../oauth/oauth-helpers.js'
-import { call, enableEmail2fa, mailedResetToken, mailedSignIn, startTwoFactorLogin } from './attacker.js'
+import { call, enableEmail2fa, gate, mailedResetToken, mailedSignIn, startTwoFactorLogin } from './attacker.js'
 
 // Attacker review, round 3 (STYLE §14): a sign-in or link started before the owner takes the account back
 // (signs out everywhere, resets the password) must not finish afterwards. Each is bound to the account's
@@ -79,6 +79,22 @@ describe.each<TakeBack>(['logout-all', 'password reset'])('flows started before 
 
     const fresh = await mailedSignIn(app, user.email)
     expect((await verifyEmailSignIn({ token: fresh.token })).statusCode).toBe(200)
+  })
+})
+
+describe('a mailed sign-in used just as the account is taken back (review G5)', () => {
+  it('is refused when the take-back commits between the check of the mail and the proof of the address', async () => {
+    const user = await verifiedUser()
+    const { token } = await mailedSignIn(app, user.email)
+    // The link is checked and used up; the proof of the address (which opens the sign-in) is held.
+    const held = gate(app.authService, 'proveAddress')
+    const using = call(app, 'POST', '/api/v1/auth/email-login/verify', { payload: { token } })
+    await held.entered
+    await takeBack(user, 'logout-all')
+    held.release()
+    const used = await using
+    expect(used.statusCode, used.body).toBe(400)
+    expect(used.json().code).toBe('invalid_or_expired_token')
   })
 })
 

@@ -245,7 +245,12 @@ export function createAuthService(deps: AuthServiceDeps) {
      * For an account whose address was not verified yet this verifies it and ends every credential made
      * before (see `endCredentialsBeforeAddressProof`). The user as it is now.
      */
-    async proveAddress(userId: number, method: string, client: ClientInfo): Promise<UserRow> {
+    /**
+     * `seen` is the token version and address the used mail was accepted under: checked again here,
+     * under the lock, so a take-back or an address change that committed since refuses the proof like
+     * an expired link (a sign-in link clicked as the owner signs out everywhere must not sign in).
+     */
+    async proveAddress(userId: number, method: string, client: ClientInfo, seen?: { tokenVersion: number; email: string }): Promise<UserRow> {
       // The password nobody knows is hashed before the transaction, and only for an account that needs it.
       const unusableHash = () => hashPassword(randomToken(32), config.bcryptRounds)
       let hash = (await users.findById(userId))?.emailVerified === false ? await unusableHash() : undefined
@@ -256,6 +261,7 @@ export function createAuthService(deps: AuthServiceDeps) {
           // committed before, and ends here with the rest, or waits and is refused.
           await addressProofs.lockUser(userId, tx)
           const user = await users.findById(userId, tx)
+          if (user && seen && (user.tokenVersion !== seen.tokenVersion || user.email !== seen.email)) return { user: undefined, dropCachedKeys: undefined }
           if (!user || user.emailVerified) return { user, dropCachedKeys: undefined }
           // Unverified since the read above (an administrator changed the address): hash, then start again.
           if (hash === undefined) return { retry: true as const }

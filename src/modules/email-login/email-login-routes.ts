@@ -54,7 +54,7 @@ const emailLoginRoutes: FastifyPluginAsyncTypebox = async (app) => {
       else throw fieldError(email === undefined ? 'email' : 'code', 'Send "token", or "email" and "code"')
       // A mail sent to the address was used: that proves the address. For an account not verified yet
       // it is the first proof, and every credential set up before it ends (account pre-hijacking).
-      const user = await app.authService.proveAddress(used.userId, used.method, client(request))
+      const user = await app.authService.proveAddress(used.userId, used.method, client(request), used.seen)
       return app.emailLogin.finish(user, used.method, client(request))
     },
   )

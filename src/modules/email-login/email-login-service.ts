@@ -15,6 +15,12 @@ export type EmailLoginMethod = 'email_link' | 'email_code'
 export interface ClaimedEmailLogin {
   userId: number
   method: EmailLoginMethod
+  /**
+   * The account's token version and address the mail was accepted under: the proof that follows
+   * checks them again under its lock (auth-service `proveAddress`), so a take-back or an address
+   * change committing in between stops the sign-in too.
+   */
+  seen: { tokenVersion: number; email: string }
 }
 
 export const EMAIL_LOGIN_TTL_MS = 10 * 60 * 1000
@@ -93,7 +99,7 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
       throw new Errors.InvalidOrExpiredToken()
     }
     if (!user.isActive) throw new Errors.InactiveUser()
-    return { userId, method }
+    return { userId, method, seen: { tokenVersion: mailed?.tokenVersion ?? user.tokenVersion, email: user.email } }
   }
 
   return {
@@ -152,7 +158,9 @@ export function createEmailLoginService(deps: EmailLoginDeps) {
         throw invalid()
       }
       await reservation.succeeded()
-      return claimed(userId, 'email_code')
+      // The code matched the version and address read above: those are what the proof checks again.
+      const used = await claimed(userId, 'email_code')
+      return { ...used, seen: { tokenVersion: user.tokenVersion, email: user.email } }
     },
 
     /** The sign-in a used link or code opens, once the address is proven: the 2FA step when 2FA is on, else the tokens. */
