@@ -150,6 +150,9 @@ export function createAccountService(deps: AccountServiceDeps) {
     async verifyEmail(token: string, client: ClientInfo): Promise<void> {
       const tokenHash = sha256(token)
       const userId = await db.transaction(async (tx) => {
+        // The user's row first, then the token, in the order a take-back locks them (review G3).
+        const owner = await oneTimeTokens.ownerOf(tokenHash, tx)
+        if (owner !== undefined) await users.lockRow(owner, tx)
         const verified = await oneTimeTokens.claim(tokenHash, 'verify_email', now(), tx)
         if (verified) {
           await users.patch(verified.userId, { emailVerified: true }, tx)
@@ -206,6 +209,9 @@ export function createAccountService(deps: AccountServiceDeps) {
       if (!(await oneTimeTokens.isUsable(tokenHash, 'password_reset', now()))) throw new Errors.InvalidOrExpiredToken()
       const passwordHash = await deps.authService.hashNewPassword(newPassword)
       const { user, dropCachedKeys } = await db.transaction(async (tx) => {
+        // The user's row first, then the token, in the order an email change locks them (review G3).
+        const owner = await oneTimeTokens.ownerOf(tokenHash, tx)
+        if (owner !== undefined) await users.lockRow(owner, tx)
         const claimed = await oneTimeTokens.claim(tokenHash, 'password_reset', now(), tx)
         if (!claimed) throw new Errors.InvalidOrExpiredToken()
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx, passwordHash)

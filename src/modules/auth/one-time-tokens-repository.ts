@@ -23,6 +23,12 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]
     },
 
+    /** The user a token belongs to (used or not), without locking it: to lock that user's row before claiming it. */
+    async ownerOf(tokenHash: string, tx: Db = db): Promise<number | undefined> {
+      const rows = await tx.select({ userId: oneTimeTokens.userId }).from(oneTimeTokens).where(eq(oneTimeTokens.tokenHash, tokenHash)).limit(1)
+      return rows[0]?.userId
+    },
+
     /** Whether a token is usable now, without using it up (`claim` does, atomically). */
     async isUsable(tokenHash: string, purpose: OneTimePurpose, at: Date, tx: Db = db): Promise<boolean> {
       const rows = await tx

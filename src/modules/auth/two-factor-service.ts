@@ -301,6 +301,8 @@ export function createTwoFactorService(deps: TwoFactorDeps) {
         throw new Errors.InvalidCode(attempts >= MAX_CODE_ATTEMPTS ? 'Too many wrong codes; request a new one' : 'Invalid code')
       }
       const codes = await db.transaction(async (tx) => {
+        // The user's row first, then the code, in the order a take-back locks them (review G3).
+        await users.lockRow(user.id, tx)
         if (!(await oneTimeTokens.claim(pending.tokenHash, 'enable_2fa', now(), tx))) throw new Errors.InvalidCode('Invalid code')
         await users.patch(user.id, { twoFaEnabled: true, twoFaMethod: 'email' }, tx)
         await audit.record({ action: 'user.2fa_enabled', actorId: user.id, targetId: user.id, ip, details: { method: 'email' } }, tx)

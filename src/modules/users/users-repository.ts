@@ -88,6 +88,16 @@ export function createUsersRepository(db: Db) {
     },
 
     /**
+     * Locks the user's row for the rest of the transaction, as every change of the account does
+     * (`for no key update`: other writers wait, foreign-key inserts do not). A transaction that will
+     * also claim one of the user's one-time tokens takes this first, in the order the take-backs do
+     * (the user's row, then the tokens), so the two cannot deadlock.
+     */
+    async lockRow(id: number, tx: Db): Promise<void> {
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('no key update')
+    },
+
+    /**
      * Turns on the authenticator whose setup was `pending`, only if that setup is still the pending one:
      * a take-back (the first proof of an address drops a squatter's setup) or a newer setup committed
      * since it was read leaves it off. Answers whether it was turned on.
