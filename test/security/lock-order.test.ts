@@ -1,10 +1,9 @@
-import { beforeAll, expect } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { setUserColumns, signedInUser, tokenFrom, userRow, waitForMail } from '../helpers/factories.js'
 import { describeWith } from '../helpers/requirements.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { call, gate } from './attacker.js'
-import { it } from 'vitest'
 
 // A transaction that claims one of the user's one-time tokens and then writes the user's row, run
 // against a take-back that locks the user's row and then drops those tokens, deadlocks if the two take
