@@ -206,12 +206,12 @@ export function createAccountService(deps: AccountServiceDeps) {
       const tokenHash = sha256(token)
       // The new password is hashed (bcrypt, a quarter of a second) before the transaction, which locks
       // the account; a link that is not usable is refused first, so a made-up one costs no hashing.
-      if (!(await oneTimeTokens.isUsable(tokenHash, 'password_reset', now()))) throw new Errors.InvalidOrExpiredToken()
+      const owner = await oneTimeTokens.usableOwner(tokenHash, 'password_reset', now())
+      if (owner === undefined) throw new Errors.InvalidOrExpiredToken()
       const passwordHash = await deps.authService.hashNewPassword(newPassword)
       const { user, dropCachedKeys } = await db.transaction(async (tx) => {
         // The user's row first, then the token, in the order an email change locks them (review G3).
-        const owner = await oneTimeTokens.ownerOf(tokenHash, tx)
-        if (owner !== undefined) await users.lockRow(owner, tx)
+        await users.lockRow(owner, tx)
         const claimed = await oneTimeTokens.claim(tokenHash, 'password_reset', now(), tx)
         if (!claimed) throw new Errors.InvalidOrExpiredToken()
         return deps.authService.resetPassword(claimed.userId, newPassword, client, tx, passwordHash)

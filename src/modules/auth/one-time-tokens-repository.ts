@@ -29,14 +29,14 @@ export function createOneTimeTokensRepository(db: Db) {
       return rows[0]?.userId
     },
 
-    /** Whether a token is usable now, without using it up (`claim` does, atomically). */
-    async isUsable(tokenHash: string, purpose: OneTimePurpose, at: Date, tx: Db = db): Promise<boolean> {
+    /** The user of a token usable now, without using it up (`claim` does, atomically). */
+    async usableOwner(tokenHash: string, purpose: OneTimePurpose, at: Date, tx: Db = db): Promise<number | undefined> {
       const rows = await tx
-        .select({ id: oneTimeTokens.id })
+        .select({ userId: oneTimeTokens.userId })
         .from(oneTimeTokens)
         .where(and(eq(oneTimeTokens.tokenHash, tokenHash), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, at)))
         .limit(1)
-      return rows.length === 1
+      return rows[0]?.userId
     },
 
     async findActive(userId: number, purpose: OneTimePurpose, at: Date, tx: Db = db) {
