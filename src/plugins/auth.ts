@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchema,
+  RouteOptions,
+  onRequestHookHandler,
+  preHandlerAsyncHookHandler,
+  preHandlerHookHandler,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors } from '../lib/errors.js'
 import { ErrorDetail, RateLimited } from '../lib/schemas.js'
@@ -7,7 +16,7 @@ import { hasPermission } from '../modules/auth/permissions.js'
 import { createPrincipalCache } from '../modules/auth/principal-cache.js'
 import { toPrincipal, type ApiKeyScope, type AuthContext, type Principal } from '../modules/auth/principal.js'
 import { ACCESS_KINDS, securityOf, type RouteAccess } from '../modules/auth/route-access.js'
-import { createAccessTokens, type AccessTokens } from '../modules/auth/tokens.js'
+import { createAccessTokens, type AccessClaims, type AccessTokens } from '../modules/auth/tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,6 +49,8 @@ const DELIVERY_WAIT_MS = 500
 const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms).unref())
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+type Resolved = { user: Principal; auth: AuthContext }
 
 export interface AuthPluginOptions {
   verifyApiKey: (presented: string) => Promise<{ userId: number; keyId: number; scopes: ApiKeyScope[] } | undefined>
@@ -170,15 +181,25 @@ export default fp(
     // this instance or another: the cache's delete leaves a tombstone that such a write-back must match.
     app.decorate('invalidateUser', dropCachedUser)
 
-    const fromBearer = async (token: string, request: FastifyRequest) => {
-      const claims = tokens.verify(token)
-      if (!claims) return undefined
-      const user = await loadPrincipal(Number(claims.sub))
+    /** Whether a verified token's user may use it now: active, same token version, session not ended. */
+    const acceptBearer = (claims: AccessClaims, user: Principal | undefined, request: FastifyRequest): Resolved | undefined => {
       if (!user?.isActive || user.tokenVersion !== claims.ver) return undefined
       if (user.endedSessions?.includes(claims.sid)) return undefined
       options.onSessionUse(claims.sid, { ip: request.ip, userAgent: request.headers['user-agent'] })
       const auth: AuthContext = { method: 'jwt', sessionId: claims.sid, expiresAt: claims.exp, authTime: claims.auth_time, scopes: ['read', 'write'] }
       return { user, auth }
+    }
+
+    const fromBearer = async (token: string, request: FastifyRequest) => {
+      const claims = tokens.verify(token)
+      if (!claims) return undefined
+      return acceptBearer(claims, await loadPrincipal(Number(claims.sub)), request)
+    }
+
+    /** The token of an `Authorization: Bearer` header; undefined when the header says something else. */
+    const bearerOf = (header: string) => {
+      const [scheme, token] = header.split(' ', 2)
+      return scheme?.toLowerCase() === 'bearer' && token ? token.trim() : undefined
     }
 
     const fromApiKey = async (presented: string) => {
@@ -194,9 +215,8 @@ export default fp(
     const resolveCredentials = async (request: FastifyRequest, queryToken?: string) => {
       const header = request.headers.authorization
       if (typeof header === 'string' && header.length > 0) {
-        const [scheme, token] = header.split(' ', 2)
-        if (scheme?.toLowerCase() !== 'bearer' || !token) return undefined
-        return fromBearer(token.trim(), request)
+        const token = bearerOf(header)
+        return token ? fromBearer(token, request) : undefined
       }
       const apiKey = request.headers['x-api-key']
       if (typeof apiKey === 'string' && apiKey.length > 0) return fromApiKey(apiKey)
@@ -204,6 +224,19 @@ export default fp(
       return undefined
     }
     app.decorate('resolveCredentials', resolveCredentials)
+
+    /**
+     * The busiest case, answered without a promise: a valid access token whose user this instance
+     * holds (the near copy). Anything else (an API key, a user to load, a bad token) is undefined here
+     * and goes the full way, which decides and answers it.
+     */
+    const resolveNearBearer = (request: FastifyRequest): Resolved | undefined => {
+      const header = request.headers.authorization
+      const token = typeof header === 'string' ? bearerOf(header) : undefined
+      const claims = token ? tokens.verify(token) : undefined
+      const user = claims ? near.get(Number(claims.sub)) : undefined
+      return claims && user ? acceptBearer(claims, user, request) : undefined
+    }
 
     const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
       // Guessing API keys is throttled per IP like guessing passwords.
@@ -243,19 +276,49 @@ export default fp(
     }
     app.decorate('requireFreshProof', requireFreshProof)
 
-    // Checked right after authentication, before the body is read: a read-only key learns nothing more.
-    const scopeGuard = (rule: RouteAccess, method: string) => {
+    /**
+     * A route's authentication, then its API-key scope, checked before the body is read: a read-only
+     * key learns nothing more. A callback hook, and no promise at all in the common case (see
+     * resolveNearBearer): this runs on every signed-in request.
+     */
+    const authenticateFor = (rule: RouteAccess, method: string): onRequestHookHandler => {
       const scope: ApiKeyScope = rule.scope ?? (SAFE_METHODS.has(method) ? 'read' : 'write')
-      return async (request: FastifyRequest) => {
-        if (!request.auth.scopes.includes(scope)) throw new Errors.ApiKeyReadOnly()
+      const checkScope = (request: FastifyRequest) => (request.auth.scopes.includes(scope) ? undefined : new Errors.ApiKeyReadOnly())
+      return (request, reply, done) => {
+        const known = resolveNearBearer(request)
+        if (known) {
+          request.user = known.user
+          request.auth = known.auth
+          done(checkScope(request))
+          return
+        }
+        authenticate(request, reply).then(() => done(checkScope(request)), done)
       }
     }
 
-    const guardFor = (rule: RouteAccess): preHandlerAsyncHookHandler => {
-      return async (request) => {
-        if (rule.access === 'session' || rule.fresh) requireSession(request)
-        if (rule.permission && !hasPermission(request.user.role, rule.permission)) throw new Errors.InsufficientPermissions('Not enough permissions')
-        if (rule.fresh) await requireFreshProof(request)
+    /** The rest of a route's rule, once the caller is known; undefined when there is nothing left to check. */
+    const guardFor = (rule: RouteAccess): preHandlerHookHandler | preHandlerAsyncHookHandler | undefined => {
+      const sessionOnly = rule.access === 'session' || rule.fresh === true
+      const { permission } = rule
+      const check = (request: FastifyRequest) => {
+        if (sessionOnly) requireSession(request)
+        if (permission && !hasPermission(request.user.role, permission)) throw new Errors.InsufficientPermissions('Not enough permissions')
+      }
+      if (rule.fresh) {
+        return async (request: FastifyRequest) => {
+          check(request)
+          await requireFreshProof(request)
+        }
+      }
+      if (!sessionOnly && !permission) return undefined
+      return (request, _reply, done) => {
+        try {
+          check(request)
+        } catch (error) {
+          done(error as Error)
+          return
+        }
+        done()
       }
     }
 
@@ -275,8 +338,9 @@ export default fp(
         return
       }
       const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method)
-      route.onRequest = [authenticate, scopeGuard(declared, method), ...asArray(route.onRequest)]
-      route.preHandler = [...limit, guardFor(declared), ...asArray(route.preHandler)]
+      const guard = guardFor(declared)
+      route.onRequest = [authenticateFor(declared, method), ...asArray(route.onRequest)]
+      route.preHandler = [...limit, ...(guard ? [guard] : []), ...asArray(route.preHandler)]
     })
   },
   { name: 'auth', dependencies: ['cache', 'rate-limit'] },
