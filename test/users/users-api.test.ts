@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import {
@@ -103,6 +104,22 @@ describe('GET /users/ (list)', () => {
   it('answers without the trailing slash too', async () => {
     const admin = await signedInUser(app, 'admin')
     expect((await get('/api/v1/users', admin.headers)).statusCode).toBe(200)
+  })
+
+  it('shows a user exactly as GET /users/get/{id} does, timestamps included (the list has them written by the database)', async () => {
+    const admin = await signedInUser(app, 'admin')
+    const { tag, created } = await tagged(1)
+    const user = created[0] as { id: number }
+    // Microseconds the API cuts to milliseconds, and a sign-in time, so all three timestamps are set.
+    await setUserColumns(app, user.id, {
+      createdAt: new Date('2025-03-04T05:06:07.891Z'),
+      lastLoginAt: new Date('2026-01-02T03:04:05.006Z'),
+    })
+    await app.db.execute(sql`update users set updated_at = '2026-07-08 09:10:11.999999+02' where id = ${user.id}`)
+    const single = (await get(`/api/v1/users/get/${user.id}`, admin.headers)).json() as Record<string, unknown>
+    expect(single).toMatchObject({ created_at: '2025-03-04T05:06:07.891Z', last_login_at: '2026-01-02T03:04:05.006Z', updated_at: '2026-07-08T07:10:11.999Z' })
+    const page = (await get(`/api/v1/users/?search=${tag}`, admin.headers)).json() as UserPage
+    expect(page.items).toEqual([single])
   })
 
   it('pages with skip and limit', async () => {
