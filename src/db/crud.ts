@@ -2,18 +2,9 @@ import { asc, count, eq, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable, TableConfig } from 'drizzle-orm/pg-core'
 import type { Db } from './database.js'
 
-/** What a page may select: columns, or SQL expressions of a known type (`sql<string>`). */
-export type Selection = Record<string, PgColumn | SQL>
-
-/** The row a selection reads: nullable columns may be null, an expression is what it says it is. */
-type ColumnValues<TColumns extends Selection> = {
-  [K in keyof TColumns]: TColumns[K] extends SQL<infer T>
-    ? T
-    : TColumns[K] extends PgColumn
-      ? TColumns[K]['_']['notNull'] extends true
-        ? TColumns[K]['_']['data']
-        : TColumns[K]['_']['data'] | null
-      : never
+/** The row a selection of columns reads: nullable columns may be null. */
+type ColumnValues<TColumns extends Record<string, PgColumn>> = {
+  [K in keyof TColumns]: TColumns[K]['_']['notNull'] extends true ? TColumns[K]['_']['data'] : TColumns[K]['_']['data'] | null
 }
 
 /** The page's rows carry the total under a name no column can have. */
@@ -38,7 +29,7 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
   // Drizzle's builders are typed per concrete table; the generic table needs these narrow casts.
   const anyTable = table as unknown as PgTable<TableConfig> & { id: PgColumn }
 
-  const pageSelection = (columns: Selection, where: SQL | undefined) => ({
+  const pageSelection = (columns: Record<string, PgColumn>, where: SQL | undefined) => ({
     ...columns,
     [TOTAL]: sql<number>`(select count(*) from ${anyTable} where ${where ?? sql`true`})`.mapWith(Number),
   })
@@ -97,7 +88,7 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
      * `sql.placeholder(name)`s, filled at each call together with `skip` and `limit`. Building a
      * Drizzle query costs more CPU than PostgreSQL spends running a small one.
      */
-    preparePage<TColumns extends Selection>(name: string, columns: TColumns, where: SQL | undefined, orderBy?: SQL | PgColumn) {
+    preparePage<TColumns extends Record<string, PgColumn>>(name: string, columns: TColumns, where: SQL | undefined, orderBy?: SQL | PgColumn) {
       const page = db
         .select(pageSelection(columns, where))
         .from(anyTable)

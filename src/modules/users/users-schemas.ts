@@ -107,16 +107,13 @@ export const UserListQuery = Type.Object({
   is_active: Type.Optional(Type.Boolean()),
 })
 
-/** Rows carry Dates; the cached principal (read back from JSON) and the admin list carry ISO text. */
+/** Rows carry Dates; the cached principal, read back from JSON, already carries ISO strings. */
 function isoDate(value: Date | string): string {
   return typeof value === 'string' ? value : value.toISOString()
 }
 
-type Timestamps = 'lastLoginAt' | 'createdAt' | 'updatedAt'
-type PublicColumns = Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep' | 'tokenVersion' | Timestamps>
-
-/** Accepts a full row, the cached principal or a listed row: only public columns are read. */
-export function toUserPublic(user: PublicColumns & { lastLoginAt: Date | string | null; createdAt: Date | string; updatedAt: Date | string }): UserPublic {
+/** Accepts a full row or the cached principal: only public columns are read. */
+export function toUserPublic(user: Omit<UserRow, 'passwordHash' | 'totpSecret' | 'totpPendingSecret' | 'totpLastStep' | 'tokenVersion'>): UserPublic {
   return {
     id: user.id,
     username: user.username,
