@@ -60,6 +60,14 @@ export interface AuthPluginOptions {
   provePassword: (userId: number, password: string, client: { ip: string; userAgent?: string | undefined }) => Promise<void>
 }
 
+const AUTHENTICATION_HOOKS = new WeakSet<object>()
+const authenticationHook = (hook: onRequestHookHandler) => {
+  AUTHENTICATION_HOOKS.add(hook)
+  return hook
+}
+/** Whether a route hook is this plugin's authentication (a route's hooks show what guards it). */
+export const isAuthenticationHook = (hook: unknown): boolean => typeof hook === 'function' && AUTHENTICATION_HOOKS.has(hook)
+
 const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value])
 
 /** Paths the global rate limit never counts (probes): they cannot answer 429. */
@@ -284,7 +292,7 @@ export default fp(
     const authenticateFor = (rule: RouteAccess, method: string): onRequestHookHandler => {
       const scope: ApiKeyScope = rule.scope ?? (SAFE_METHODS.has(method) ? 'read' : 'write')
       const checkScope = (request: FastifyRequest) => (request.auth.scopes.includes(scope) ? undefined : new Errors.ApiKeyReadOnly())
-      return (request, reply, done) => {
+      return authenticationHook((request, reply, done) => {
         const known = resolveNearBearer(request)
         if (known) {
           request.user = known.user
@@ -293,7 +301,7 @@ export default fp(
           return
         }
         authenticate(request, reply).then(() => done(checkScope(request)), done)
-      }
+      })
     }
 
     /** The rest of a route's rule, once the caller is known; undefined when there is nothing left to check. */

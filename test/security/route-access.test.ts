@@ -1,6 +1,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildApp, type App } from '../../src/app.js'
+import { isAuthenticationHook } from '../../src/plugins/auth.js'
 import { authHeader, signedInUser } from '../helpers/factories.js'
 import { useTestContext } from '../helpers/test-context.js'
 import { apiKeyHeader, createApiKey } from './attacker.js'
@@ -98,7 +99,7 @@ describe('route declarations', () => {
     const declared = routes.filter((route) => route.config?.access !== undefined)
     expect(declared.length).toBeGreaterThan(40)
     for (const route of declared) {
-      const guarded = asArray(route.onRequest).includes(app.authenticate)
+      const guarded = asArray(route.onRequest).some(isAuthenticationHook)
       const needsCredentials = route.config!.access === 'session' || route.config!.access === 'session-or-key'
       expect(guarded, label(route)).toBe(needsCredentials)
     }
