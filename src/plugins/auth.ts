@@ -300,7 +300,11 @@ export default fp(
           done(checkScope(request))
           return
         }
-        authenticate(request, reply).then(() => done(checkScope(request)), done)
+        // A rejection without an error must still refuse: done(undefined) would let the request through.
+        authenticate(request, reply).then(
+          () => done(checkScope(request)),
+          (error: unknown) => done(error instanceof Error ? error : new Errors.InvalidToken()),
+        )
       })
     }
 

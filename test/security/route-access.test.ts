@@ -169,6 +169,27 @@ describe('API keys against the declarations', () => {
   })
 })
 
+describe('a signed-in caller answered from the instance\'s copy of the user', () => {
+  // The second request of a user skips loading it (the near copy): the route's rule must still hold.
+  it('is still refused a permission it lacks, and a read-only key still cannot write', async () => {
+    const member = await signedInUser(app)
+    for (let round = 0; round < 2; round += 1) {
+      expect((await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: member.headers })).statusCode).toBe(200)
+      const list = await app.inject({ method: 'GET', url: '/api/v1/users/', headers: member.headers })
+      expect(list.statusCode, list.body).toBe(403)
+      expect(list.json()).toMatchObject({ code: 'insufficient_permissions' })
+    }
+    const owner = await signedInUser(app, 'admin')
+    const { key } = await createApiKey(app, owner.headers, ['read'])
+    for (let round = 0; round < 2; round += 1) {
+      expect((await app.inject({ method: 'GET', url: '/api/v1/users/', headers: apiKeyHeader(key) })).statusCode).toBe(200)
+      const write = await app.inject({ method: 'PUT', url: `/api/v1/users/update/${owner.id}`, headers: apiKeyHeader(key), payload: { bio: 'x' } })
+      expect(write.statusCode, write.body).toBe(403)
+      expect(write.json()).toMatchObject({ code: 'api_key_read_only' })
+    }
+  })
+})
+
 describe('a route without a declaration', () => {
   /** Builds the real app, adds one more route module the way src/app.ts adds its own, and boots it. */
   async function bootWith(options: Record<string, unknown>): Promise<unknown> {
