@@ -68,7 +68,7 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
 
   const pageSelection = (columns: Record<string, PgColumn>, where: SQL | undefined) => ({
     ...columns,
-    // Aliased, so a row read as an object (preparePage) carries it under this name.
+    // Aliased, so the result names it: preparePage's mapper finds every column by the name it reports.
     [TOTAL]: sql<number>`(select count(*) from ${anyTable} where ${where ?? sql`true`})`.mapWith(Number).as(TOTAL),
   })
 
