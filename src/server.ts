@@ -1,8 +1,9 @@
 import cluster from 'node:cluster'
-import pino from 'pino'
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config/config.js'
-import { createDatabase, openDatabase } from './db/database.js'
+import { startEmbeddedServer } from './db/embedded-server.js'
 import { startTracing, stopTracing } from './observability/tracing.js'
+// Everything else (pino, the database driver, the app) is imported once the embedded database's
+// thread has started: see startWorker.
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -23,11 +24,14 @@ function readConfig(): Config {
 }
 
 async function startWorker(config: Config): Promise<void> {
+  // Opening the embedded database (PostgreSQL starting in WebAssembly on its own thread) is the longest
+  // part of a start: its thread starts first, and the app's modules load beside it.
+  const embedded = config.databaseUrl ? undefined : startEmbeddedServer(config.dataDir)
+  embedded?.catch(() => {})
   // Tracing patches http and ioredis as they load, so the app is imported only after it started.
   if (config.tracing) await startTracing(environment)
-  // The database opens (the embedded one on its own thread) while the app's modules load: most of a
-  // start's time is one or the other, and they need not wait for each other.
-  const opening = openDatabase(config)
+  const [{ default: pino }, { openDatabase }] = await Promise.all([import('pino'), import('./db/database.js')])
+  const opening = openDatabase(config, embedded)
   opening.catch(() => {})
   const { buildApp } = await import('./app.js')
   const pretty = config.debug && process.stdout.isTTY
@@ -73,6 +77,7 @@ async function startWorker(config: Config): Promise<void> {
 async function startPrimary(config: Config): Promise<void> {
   if (config.autoMigrate) {
     // Migrate once here, so N workers do not race to apply the same migration.
+    const { createDatabase } = await import('./db/database.js')
     const database = await createDatabase({
       url: config.databaseUrl,
       dataDir: config.dataDir,

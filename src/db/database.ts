@@ -7,7 +7,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres, { type Sql } from 'postgres'
 import type { Config } from '../config/config.js'
 import { tracePostgres } from '../observability/db-tracing.js'
-import { startEmbeddedServer } from './embedded-server.js'
+import { type EmbeddedServer, startEmbeddedServer } from './embedded-server.js'
 import { preparedStatements } from './prepared-statements.js'
 import * as schema from './schema.js'
 
@@ -42,6 +42,8 @@ export interface DatabaseOptions {
   migrationUrl?: string | undefined
   /** Embedded only: a PGlite dump a new database starts as (see startEmbeddedServer). */
   template?: string | undefined
+  /** Embedded only: the server for `dataDir`, when the caller started it already (see server.ts). */
+  embedded?: Promise<EmbeddedServer> | undefined
 }
 
 /**
@@ -90,9 +92,10 @@ async function timedPing(db: Db, timeoutMs: number): Promise<number> {
   return Math.round((performance.now() - started) * 100) / 100
 }
 
-/** The app's database, as its configuration describes it. */
-export function openDatabase(config: Config): Promise<Database> {
+/** The app's database, as its configuration describes it; `embedded`: its embedded server, already starting. */
+export function openDatabase(config: Config, embedded?: Promise<EmbeddedServer>): Promise<Database> {
   return createDatabase({
+    embedded,
     url: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
@@ -186,7 +189,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
 
   // The embedded database runs PGlite in its own thread behind a unix socket (see embedded-server.ts),
   // reached through postgres.js like a real server: one driver and one code path for both.
-  const server = await startEmbeddedServer(options.dataDir ?? 'memory://', { template: options.template })
+  const server = await (options.embedded ?? startEmbeddedServer(options.dataDir ?? 'memory://', { template: options.template }))
   // One connection: PGlite runs one statement at a time, and a transaction holds it until it ends.
   const client = postgres({
     path: server.socketPath,
