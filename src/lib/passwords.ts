@@ -50,7 +50,9 @@ export function verifyPassword(password: string, hash: string): Promise<boolean>
 let commonPasswords: Promise<ReadonlySet<string>> | undefined
 // Loaded on the first check, not at start: the list and its decompression are about 16 MB.
 const loadCommonPasswords = () => {
-  commonPasswords ??= import('@zxcvbn-ts/language-common').then(({ dictionary }) => new Set(dictionary['passwords-common']))
+  // The package is CommonJS: its exports object is the import's default, from sources and from the bundle
+  // alike (a bundled CommonJS module has no named exports).
+  commonPasswords ??= import('@zxcvbn-ts/language-common').then(({ default: common }) => new Set(common.dictionary['passwords-common']))
   return commonPasswords
 }
 
