@@ -20,6 +20,7 @@ RUN npm ci --no-audit --no-fund
 # ---- build: TypeScript -> dist/, web console -> dist/web -------------------------------------
 FROM deps AS build
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY web ./web
 RUN npm run build
@@ -55,5 +56,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/api/v1/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # node runs as PID 1 and handles SIGTERM itself: it finishes in-flight requests, closes WebSockets
-# with 1001, and exits within 10 s.
-CMD ["node", "dist/server.js"]
+# with 1001, and exits within 10 s. dist/bundle/ is the server bundled by scripts/bundle-server.mjs
+# (what `npm start` runs too); dist/server.js is the same code unbundled.
+CMD ["node", "dist/bundle/server.js"]

@@ -151,7 +151,7 @@ function appEnv(port, dataDir, mode) {
 }
 
 function startApp(port, dataDir, mode) {
-  return launch(process.execPath, ['dist/server.js'], { cwd: ROOT, env: appEnv(port, dataDir, mode), stdio: ['ignore', 'ignore', 'inherit'] }, serverCpus)
+  return launch(process.execPath, ['dist/bundle/server.js'], { cwd: ROOT, env: appEnv(port, dataDir, mode), stdio: ['ignore', 'ignore', 'inherit'] }, serverCpus)
 }
 
 async function stop(child) {
@@ -357,7 +357,7 @@ async function npmStartTimes() {
   }
   try {
     // The first boot creates the database cluster; it is what an existing data folder saves, so not counted.
-    const firstBoot = await boot(process.execPath, ['dist/server.js'])
+    const firstBoot = await boot(process.execPath, ['dist/bundle/server.js'])
     const runs = []
     for (let run = 0; run < START_RUNS; run += 1) runs.push(await boot('npm', ['start', '--silent']))
     return { first_boot_ms: firstBoot, runs_ms: runs, median_ms: [...runs].sort((a, b) => a - b)[Math.floor(runs.length / 2)] }

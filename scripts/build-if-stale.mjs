@@ -24,8 +24,9 @@ export const PARTS = [
   {
     name: 'server',
     script: 'build:server',
-    inputs: ['src', 'tsconfig.json', 'package.json', 'package-lock.json'],
-    output: 'dist/server.js',
+    inputs: ['src', 'tsconfig.json', 'scripts/bundle-server.mjs', 'package.json', 'package-lock.json'],
+    // The bundle is written last (tsc, then scripts/bundle-server.mjs): it exists only if both steps ran.
+    output: 'dist/bundle/server.js',
     stamp: 'dist/.build-stamp',
   },
   {

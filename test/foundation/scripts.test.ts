@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
 import { createDatabase, type Database } from '../../src/db/database.js'
 import { authHeader, loginAs } from '../helpers/factories.js'
 import { freePort } from '../helpers/network.js'
 import { runTsx } from '../helpers/processes.js'
 import { freshDatabase, TEST_DATABASE_URL, TEST_SECRET, useTestContext } from '../helpers/test-context.js'
 import { waitFor } from '../helpers/wait.js'
+import { startSmtpServer, type TestSmtpServer } from '../mail/helpers.js'
 
 /**
  * The npm scripts run as real processes (through tsx, as `npm run` does) against a database of the
@@ -152,6 +154,71 @@ describe('npm run setup:superadmin (src/scripts/setup-superadmin.ts)', () => {
   }, SCRIPT_TIMEOUT)
 })
 
+/**
+ * `npm start` runs the server bundled by scripts/bundle-server.mjs, while every other test runs the
+ * sources. Bundling can break what a package finds at run time (its own files, a lazily loaded
+ * module, a native or WebAssembly part), so each such part is exercised once through the bundle:
+ * validation and serialisation, bcrypt, the database, the common-password list, WebAuthn, mail,
+ * WebSockets, metrics, the API docs and the console.
+ */
+async function expectBundleServes(base: string, smtp: TestSmtpServer) {
+  const json = (method: string, path: string, body?: unknown, token?: string) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  const identity = { username: 'bundled', email: 'bundled@example.com', password: 'Bundle-pass-2468' }
+
+  const common = await json('POST', '/api/v1/auth/register', { ...identity, password: 'computer' })
+  expect(common.status).toBe(422)
+  expect(JSON.stringify(await common.json())).toMatch(/too common/)
+  const coerced = await json('POST', '/api/v1/auth/register', { ...identity, username: 12345 })
+  expect(coerced.status).toBe(422)
+  expect(await json('POST', '/api/v1/auth/register', identity).then((response) => response.status)).toBe(201)
+  const login = await json('POST', '/api/v1/auth/login', { username_or_email: identity.username, password: identity.password })
+  expect(login.status).toBe(200)
+  const token = ((await login.json()) as { access_token: string }).access_token
+  const me = await json('GET', '/api/v1/users/me', undefined, token)
+  expect(me.status).toBe(200)
+  expect(await me.json()).toMatchObject({ username: identity.username, email: identity.email })
+
+  const passkeyOptions = await json('POST', '/api/v1/auth/passkeys/register/options', {}, token)
+  expect(passkeyOptions.status, await passkeyOptions.clone().text()).toBe(200)
+  expect(((await passkeyOptions.json()) as { challenge?: string }).challenge).toMatch(/^[\w-]{20,}$/)
+
+  // Registration mails the address check first; the reset link comes after it.
+  expect((await json('POST', '/api/v1/auth/forgot-password', { email: identity.email })).status).toBe(202)
+  await waitFor(() => smtp.messages.some((mail) => /reset/i.test(mail.subject)), 'the reset mail arriving', { timeoutMs: 60_000 })
+  expect(smtp.messages.every((mail) => mail.envelopeTo.join() === identity.email)).toBe(true)
+
+  const socket = new WebSocket(`${base.replace('http', 'ws')}/ws/bundled-phone?token=${token}`)
+  const pong = new Promise<unknown>((done, fail) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type?: string }
+      if (message.type === 'pong') done(message)
+    })
+    socket.once('error', fail)
+  })
+  await new Promise((done, fail) => socket.once('open', done).once('error', fail))
+  socket.send(JSON.stringify({ type: 'ping' }))
+  expect(await pong).toMatchObject({ type: 'pong' })
+  socket.close()
+
+  const metrics = await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer bundle-metrics-token' } })
+  expect(metrics.status).toBe(200)
+  expect(await metrics.text()).toMatch(/^http_request_duration_seconds_count\{/m)
+  const openapi = await fetch(`${base}/api/openapi.json`)
+  expect(((await openapi.json()) as { paths: object }).paths).toHaveProperty(['/api/v1/users/me'])
+  for (const page of ['/api/docs/', '/api/redoc', '/']) {
+    const response = await fetch(`${base}${page}`)
+    expect(response.status, page).toBe(200)
+    expect(await response.text(), page).toMatch(/<html/i)
+  }
+  const swaggerScript = await fetch(`${base}/api/docs/static/swagger-ui-bundle.js`)
+  expect(swaggerScript.status).toBe(200)
+}
+
 describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build-if-stale.mjs)', () => {
   const root = resolve(import.meta.dirname, '../..')
   // A full build is tsc plus Vite: a minute or two on a loaded two-core machine.
@@ -201,11 +268,15 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
   it('builds both parts where dist/ is missing, and nothing on the next run', async () => {
     const { dir, firstBuild } = await builtCopy()
     expect(firstBuild.code, firstBuild.output).toBe(0)
-    expect(firstBuild.output).toMatch(/build: server is out of date \(dist\/server\.js is missing\); running npm run build:server/)
+    expect(firstBuild.output).toMatch(/build: server is out of date \(dist\/bundle\/server\.js is missing\); running npm run build:server/)
     expect(firstBuild.output).toMatch(/build: server built in [\d.]+ s/)
     expect(firstBuild.output).toMatch(/build: console is out of date \(dist\/web\/index\.html is missing\); running npm run build:web/)
     expect(firstBuild.output).toMatch(/build: console built in [\d.]+ s/)
+    // tsc's output, whole (dist/scripts/*.js run in the image), and the bundle npm start runs.
     expect(existsSync(join(dir, 'dist/server.js'))).toBe(true)
+    expect(existsSync(join(dir, 'dist/scripts/migrate.js'))).toBe(true)
+    expect(existsSync(join(dir, 'dist/bundle/server.js'))).toBe(true)
+    expect(existsSync(join(dir, 'dist/bundle/pglite-worker.js'))).toBe(true)
     expect(existsSync(join(dir, 'dist/web/index.html'))).toBe(true)
 
     const again = await buildIfStale(dir)
@@ -213,10 +284,12 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     expect(again.output.trim()).toBe('build: up to date (server, console)')
   }, BUILD_TIMEOUT)
 
-  it('starts the server through npm without building, and SIGTERM through npm stops it gracefully', async () => {
+  it('starts the bundled server through npm without building, it serves every kind of route, and SIGTERM through npm stops it gracefully', async () => {
     const { dir } = await builtCopy()
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
+    const smtp = await startSmtpServer()
+    cleanups.push(() => smtp.close())
     const npm = spawn('npm', ['start'], {
       cwd: dir,
       env: {
@@ -226,7 +299,13 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
         DEBUG: 'false',
         SECRET_KEY: TEST_SECRET,
         LOG_LEVEL: 'info',
+        BCRYPT_ROUNDS: '4',
         METRICS_PORT: '',
+        METRICS_TOKEN: 'bundle-metrics-token',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(smtp.port),
+        SMTP_TLS: 'false',
+        EMAILS_FROM_EMAIL: 'noreply@bundle.test',
         REDIS_URL: '',
         DATABASE_URL: TEST_DATABASE_URL ? context.databaseUrl! : '',
         DATA_DIR: join(dir, 'data'),
@@ -247,6 +326,7 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     )
     expect(output).toMatch(/build: up to date \(server, console\)/)
     expect(output).not.toMatch(/running npm run/)
+    await expectBundleServes(base, smtp)
 
     // npm forwards the signal to its child; `exec` in the script makes that child the server itself,
     // so it shuts down gracefully and npm reports its clean exit.
@@ -285,7 +365,7 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     const stamped = readFileSync(stamp, 'utf8')
     rmSync(stamp)
     const restoreAgain = touch(join(dir, 'src/app.ts'))
-    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: server is out of date (no build stamp, and src/app.ts is newer than dist/server.js)')
+    expect((await buildIfStale(dir, ['--check'])).output.trim()).toBe('build: server is out of date (no build stamp, and src/app.ts is newer than dist/bundle/server.js)')
     restoreAgain()
     expect((await buildIfStale(dir)).output.trim()).toBe('build: up to date (server, console)')
     expect(JSON.parse(readFileSync(stamp, 'utf8')).files).toEqual(JSON.parse(stamped).files)
@@ -295,14 +375,14 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     writeFileSync(stamp, stamped)
 
     // A real rebuild of the console alone; the server's output is left as it was.
-    const serverBuiltAt = statSync(join(dir, 'dist/server.js')).mtimeMs
+    const serverBuiltAt = statSync(join(dir, 'dist/bundle/server.js')).mtimeMs
     touch(join(dir, 'web/index.html'))
     const rebuilt = await buildIfStale(dir)
     expect(rebuilt.code, rebuilt.output).toBe(0)
     expect(rebuilt.output).toMatch(/build: console is out of date \(web\/index\.html changed\); running npm run build:web/)
     expect(rebuilt.output).toMatch(/build: console built in/)
     expect(rebuilt.output).not.toMatch(/server/)
-    expect(statSync(join(dir, 'dist/server.js')).mtimeMs).toBe(serverBuiltAt)
+    expect(statSync(join(dir, 'dist/bundle/server.js')).mtimeMs).toBe(serverBuiltAt)
     expect((await buildIfStale(dir)).output.trim()).toBe('build: up to date (server, console)')
   }, BUILD_TIMEOUT)
 })
