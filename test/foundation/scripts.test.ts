@@ -316,6 +316,13 @@ describe('npm start (scripts/start.mjs) builds only what is stale (scripts/build
     npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
     const exited = new Promise<number | null>((done) => npm.once('exit', (code) => done(code)))
+    // A failed check below must not leave the server running after the test (npm forwards the signal).
+    cleanups.push(async () => {
+      if (npm.exitCode === null && npm.signalCode === null) {
+        npm.kill('SIGTERM')
+        await exited
+      }
+    })
     await waitFor(
       async () => {
         if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}: ${output}`)
