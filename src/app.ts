@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Config } from './config/config.js'
 import type { Database } from './db/database.js'
 import { Errors } from './lib/errors.js'
-import { loggerOptions, type LogDestination } from './lib/logger.js'
+import { loggerOptions, type LogDestination, requestLoggerFactory } from './lib/logger.js'
 import cachePlugin from './plugins/cache.js'
 import databasePlugin from './plugins/database.js'
 import docsPlugin from './plugins/docs.js'
@@ -158,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    childLoggerFactory: requestLoggerFactory,
     // Router-level failures (bad URL encoding, an over-long path segment) never reach the error handler.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'

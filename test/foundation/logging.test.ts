@@ -74,6 +74,8 @@ describe('logging', () => {
     expect(response.statusCode).toBe(500)
     expect(response.body).not.toContain(secret)
     const failure = logs.lines.find((line) => line.msg === 'unhandled error')
+    // Written through request.log (made on its first use, see requestLoggerFactory): it names its request.
+    expect(failure?.request_id).toBe(response.headers['x-request-id'])
     expect(JSON.stringify(failure?.err)).toContain('Failed query: select $1::uuid')
     expect(JSON.stringify(logs.lines)).not.toContain(secret)
   })
