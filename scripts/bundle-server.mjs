@@ -19,7 +19,7 @@ import { build } from 'esbuild'
 const ROOT = join(import.meta.dirname, '..')
 const OUT = join(ROOT, 'dist/bundle')
 
-export const EXTERNAL = [
+const EXTERNAL = [
   'bcrypt',
   '@electric-sql/*',
   'bullmq',
