@@ -1,6 +1,7 @@
 import { asc, count, eq, fillPlaceholders, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable, TableConfig } from 'drizzle-orm/pg-core'
 import type { Sql } from 'postgres'
+import { coalesceReads } from './coalesce.js'
 import type { Db } from './database.js'
 
 /** The row a selection of columns reads: nullable columns may be null. */
@@ -31,8 +32,8 @@ function readPage<TItem>(columns: Record<string, PgColumn>) {
     if (missing) throw new Error(`the page query did not return column ${missing.name}`)
     return { at, total: position(TOTAL) }
   }
-  return (rows: readonly unknown[][], reported: readonly { name: string }[]) => {
-    if (rows.length === 0) return { items: [] as TItem[], total: 0 }
+  return (rows: readonly unknown[][], reported: readonly { name: string }[]): { items: readonly Readonly<TItem>[]; total: number } => {
+    if (rows.length === 0) return { items: [], total: 0 }
     layout ??= layoutOf(reported)
     const { at } = layout
     const items = rows.map((row) => {
@@ -124,7 +125,9 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
     /**
      * A page query built once and prepared, for a list on the hot path: `where` may hold
      * `sql.placeholder(name)`s, filled at each call together with `skip` and `limit`. Building a
-     * Drizzle query costs more CPU than PostgreSQL spends running a small one.
+     * Drizzle query costs more CPU than PostgreSQL spends running a small one. Identical calls that
+     * overlap share one run (`coalesceReads`: each still gets an answer read after it asked), so the
+     * page they share is read-only.
      */
     preparePage<TColumns extends Record<string, PgColumn>>(name: string, columns: TColumns, where: SQL | undefined, orderBy?: SQL | PgColumn) {
       // Drizzle writes the statement once; the driver runs it (prepared per connection, see
@@ -140,11 +143,15 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
       const read = readPage<ColumnValues<TColumns>>(columns)
       const total = db.select({ total: count() }).from(anyTable).where(where).prepare(`${name}_total`)
       const client = (db as unknown as { $client: Sql }).$client
-      return async (values: Record<string, unknown> & { skip: number; limit: number }) => {
-        const rows = await client.unsafe(page.sql, fillPlaceholders(page.params, values) as never[]).values()
-        if (rows.length > 0 || values.skip === 0) return read(rows, rows.columns)
-        return { items: [], total: (await total.execute(values))[0]?.total ?? 0 }
-      }
+      type Values = Record<string, unknown> & { skip: number; limit: number }
+      return coalesceReads(
+        (values: Values) => JSON.stringify(values),
+        async (values: Values) => {
+          const rows = await client.unsafe(page.sql, fillPlaceholders(page.params, values) as never[]).values()
+          if (rows.length > 0 || values.skip === 0) return read(rows, rows.columns)
+          return { items: [], total: (await total.execute(values))[0]?.total ?? 0 }
+        },
+      )
     },
 
     async create(values: Insert, tx: Db = db): Promise<Row> {

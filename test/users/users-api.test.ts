@@ -173,6 +173,31 @@ describe('GET /users/ (list)', () => {
     expect(active.items.map((item) => item.id).sort()).toEqual([created[1]!.id, created[2]!.id].sort())
   })
 
+  it('reads overlapping identical pages once, and answers each with a read made after it was asked', async () => {
+    const { tag, created } = await tagged(2)
+    const filters = { search: tag }
+    const page = { skip: 0, limit: 20 }
+    const search = () => app.repositories.users.search(filters, page)
+    // The second and third ask while the first is still being read: they share the read after it.
+    const [first, second, third] = await Promise.all([search(), search(), search()])
+    expect(first.total).toBe(2)
+    expect(second).toBe(third)
+    expect(second).not.toBe(first)
+    expect(second).toEqual(first)
+
+    // A change committed while an identical read is running shows in every list asked for after it.
+    const running = search()
+    await setUserColumns(app, created[0]!.id, { firstName: 'Moved' })
+    const afterChange = await search()
+    expect(afterChange.items.map((item) => item.id)).toEqual([created[1]!.id])
+    expect(afterChange.total).toBe(1)
+    await running
+
+    const admin = await signedInUser(app, 'admin')
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(`/api/v1/users/?search=${tag}`, admin.headers)))
+    for (const answer of answers) expect(answer.json()).toEqual({ items: [expect.objectContaining({ id: created[1]!.id })], total: 1, skip: 0, limit: 20 })
+  })
+
   it('is refused to a plain user with 403', async () => {
     const user = await signedInUser(app)
     expect((await get('/api/v1/users/', user.headers)).statusCode).toBe(403)
