@@ -3,6 +3,7 @@
 // and prints one JSON line with its result.
 //
 //   node bench/load.mjs '{"kind":"http","url":"…","duration":5,"connections":50,"method":"POST","headers":{},"body":"…"}'
+//   (and "randomSkip": N for a different `&skip=` offset, 0..N, per request)
 //   → {"rps":…,"p50":…,"p99":…,"requests":…,"failed":…}
 //   node bench/load.mjs '{"kind":"ws-fanout","wsBase":"ws://…","token":"…","clients":1000,"messages":100}'
 //   → {"delivered":…,"expected":…,"p50":…,"p99":…}
@@ -11,9 +12,12 @@ import WebSocket from 'ws'
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms))
 
-function http({ url, duration, connections, method = 'GET', headers = {}, body }) {
+function http({ url, duration, connections, method = 'GET', headers = {}, body, randomSkip }) {
+  // With randomSkip, each request asks for `&skip=` a random offset in 0..randomSkip.
+  const requests =
+    randomSkip === undefined ? undefined : [{ setupRequest: (request) => ({ ...request, path: `${request.path}&skip=${Math.floor(Math.random() * (randomSkip + 1))}` }) }]
   return new Promise((done, fail) => {
-    autocannon({ url, duration, connections, pipelining: 1, method, headers, body, timeout: 30 }, (error, result) => {
+    autocannon({ url, duration, connections, pipelining: 1, method, headers, body, requests, timeout: 30 }, (error, result) => {
       if (error) return fail(error)
       done({
         rps: Math.round(result.requests.average),
