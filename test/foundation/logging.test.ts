@@ -63,6 +63,23 @@ describe('logging', () => {
     expect(text).toContain('[REDACTED]')
   })
 
+  it('redacts secrets written through request.log (made on its first use) as the app logger does', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
+    const secrets = { password: 'Route-logged-passw0rd', token: 'route.logged.token', code: '654321', refresh: 'route-logged-refresh' }
+    app.get('/log-secrets', { config: { access: 'public' } }, async (request) => {
+      request.log.info({ password: secrets.password, token: secrets.token, body: { code: secrets.code, refresh_token: secrets.refresh } }, 'route log with secrets')
+      return { ok: true }
+    })
+    const response = await app.inject({ method: 'GET', url: '/log-secrets' })
+    await app.close()
+    const line = logs.lines.find((entry) => entry.msg === 'route log with secrets')
+    expect(line).toMatchObject({ request_id: response.headers['x-request-id'], password: '[REDACTED]', token: '[REDACTED]' })
+    expect(line?.body).toEqual({ code: '[REDACTED]', refresh_token: '[REDACTED]' })
+    const text = JSON.stringify(logs.lines)
+    for (const secret of Object.values(secrets)) expect(text).not.toContain(secret)
+  })
+
   it('keeps SQL parameter values of a failed query out of the log and the debug error body', async () => {
     const logs = captureLogs()
     const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
