@@ -220,3 +220,18 @@ describe('a route without a declaration', () => {
     expect(String(await bootWith({ config: { access: 'public', fresh: true } }))).toMatch(/cannot need a permission or a fresh proof/)
   })
 })
+
+describe('an authentication step that fails with something other than an Error', () => {
+  it('refuses the request with 401 instead of letting it through', async () => {
+    const isolated = await context.buildApp()
+    const owner = await signedInUser(isolated)
+    const { key } = await createApiKey(isolated, owner.headers, ['read'])
+    expect((await isolated.inject({ method: 'GET', url: '/api/v1/users/me', headers: apiKeyHeader(key) })).statusCode).toBe(200)
+    // A dependency that rejects with a bare value: done(undefined) would have meant "authenticated".
+    const throttle = isolated as unknown as { apiKeyFailuresExceeded: (ip: string) => Promise<boolean> }
+    throttle.apiKeyFailuresExceeded = () => Promise.reject('limiter unavailable')
+    const refused = await isolated.inject({ method: 'GET', url: '/api/v1/users/me', headers: apiKeyHeader(key) })
+    expect(refused.statusCode, refused.body).toBe(401)
+    expect(refused.json()).toMatchObject({ code: 'not_authenticated' })
+  })
+})
