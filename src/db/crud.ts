@@ -1,4 +1,4 @@
-import { asc, count, eq, fillPlaceholders, getTableColumns, sql, type SQL } from 'drizzle-orm'
+import { asc, count, DrizzleQueryError, eq, fillPlaceholders, getTableColumns, sql, type SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable, TableConfig } from 'drizzle-orm/pg-core'
 import type { Sql } from 'postgres'
 import { coalesceReads } from './coalesce.js'
@@ -147,7 +147,14 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
       return coalesceReads(
         (values: Values) => JSON.stringify(values),
         async (values: Values) => {
-          const rows = await client.unsafe(page.sql, fillPlaceholders(page.params, values) as never[]).values()
+          const params = fillPlaceholders(page.params, values)
+          let rows: Awaited<ReturnType<ReturnType<typeof client.unsafe>['values']>>
+          try {
+            rows = await client.unsafe(page.sql, params as never[]).values()
+          } catch (cause) {
+            // Wrapped as Drizzle wraps its own, so the log's redaction (redactErrorText) finds the values.
+            throw new DrizzleQueryError(page.sql, params, cause as Error)
+          }
           if (rows.length > 0 || values.skip === 0) return read(rows, rows.columns)
           return { items: [], total: (await total.execute(values))[0]?.total ?? 0 }
         },

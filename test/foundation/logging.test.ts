@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
+import { createCrudRepository } from '../../src/db/crud.js'
+import { users } from '../../src/db/schema.js'
 import { maskUrl } from '../../src/lib/logger.js'
 import { useTestContext } from '../helpers/test-context.js'
 
@@ -94,6 +96,22 @@ describe('logging', () => {
     // Written through request.log (made on its first use, see requestLoggerFactory): it names its request.
     expect(failure?.request_id).toBe(response.headers['x-request-id'])
     expect(JSON.stringify(failure?.err)).toContain('Failed query: select $1::uuid')
+    expect(JSON.stringify(logs.lines)).not.toContain(secret)
+  })
+
+  it('keeps the values of a failed prepared page query (run by the driver, not Drizzle) out of the log', async () => {
+    const logs = captureLogs()
+    const app = await buildApp({ config: context.config({ LOG_LEVEL: 'info' }), logger: logs.stream, database: context.database })
+    const secret = 'tok_SECRET_VALUE_in_a_page_param'
+    const page = createCrudRepository(app.db, users).preparePage('log_probe', { id: users.id }, sql`${users.id} = ${sql.placeholder('probe')}::int`)
+    app.get('/boom-page', { config: { access: 'public' } }, async () => page({ skip: 0, limit: 1, probe: secret }))
+    const response = await app.inject({ method: 'GET', url: '/boom-page' })
+    await app.close()
+    expect(response.statusCode).toBe(500)
+    expect(response.body).not.toContain(secret)
+    const failure = logs.lines.find((line) => line.msg === 'unhandled error')
+    expect(JSON.stringify(failure?.err)).toContain('Failed query: select')
+    expect(JSON.stringify(failure?.err)).toContain('invalid input syntax for type integer')
     expect(JSON.stringify(logs.lines)).not.toContain(secret)
   })
 
