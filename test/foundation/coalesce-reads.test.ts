@@ -78,3 +78,61 @@ describe('coalesceReads', () => {
     expect(await later).toBe('later')
   })
 })
+
+describe('coalesceReads, when a run misbehaves', () => {
+  it('gives the waiting callers a run of their own once the current run has taken maxWaitMs', async () => {
+    const runs: Array<(value: string) => void> = []
+    const read = coalesceReads(
+      (key: string) => key,
+      () => new Promise<string>((finish) => void runs.push(finish)),
+      { maxWaitMs: 20 },
+    )
+    const hung = read('page')
+    const waiting = read('page')
+    await new Promise((done) => setTimeout(done, 40))
+    // The hung run still holds its own caller; the waiter was handed a new run.
+    expect(runs).toHaveLength(2)
+    const later = read('page')
+    runs[1]!('second run')
+    expect(await waiting).toBe('second run')
+    await settle()
+    // The caller who came after the hand-over waits for the run after the second, not for the hung one.
+    expect(runs).toHaveLength(3)
+    runs[2]!('third run')
+    expect(await later).toBe('third run')
+    runs[0]!('hung run')
+    expect(await hung).toBe('hung run')
+  })
+
+  it('accepts a read that answers with a plain value, and a key function that throws', async () => {
+    const plain = coalesceReads((key: string) => key, ((key: string) => `value of ${key}`) as unknown as (key: string) => Promise<string>)
+    expect(await Promise.all([plain('a'), plain('a')])).toEqual(['value of a', 'value of a'])
+    expect(await plain('a')).toBe('value of a')
+    const badKey = coalesceReads(
+      (): string => {
+        throw new Error('no key for this')
+      },
+      async () => 'never read',
+    )
+    await expect(badKey('a')).rejects.toThrow('no key for this')
+  })
+
+  it("runs the waiters' read in the first waiter's async context (its request's trace), not the previous run's", async () => {
+    const { AsyncLocalStorage } = await import('node:async_hooks')
+    const request = new AsyncLocalStorage<string>()
+    const runs: Array<{ context: string | undefined; finish: (value: string) => void }> = []
+    const read = coalesceReads(
+      (key: string) => key,
+      () => new Promise<string>((finish) => void runs.push({ context: request.getStore(), finish })),
+    )
+    const first = request.run('request 1', () => read('page'))
+    const second = request.run('request 2', () => read('page'))
+    const third = request.run('request 3', () => read('page'))
+    runs[0]!.finish('one')
+    await first
+    await settle()
+    expect(runs.map((run) => run.context)).toEqual(['request 1', 'request 2'])
+    runs[1]!.finish('two')
+    expect([await second, await third]).toEqual(['two', 'two'])
+  })
+})
