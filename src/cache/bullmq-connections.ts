@@ -14,6 +14,14 @@ export interface QueueConnectionOptions {
   onError(error: Error): void
 }
 
+/**
+ * How long a BullMQ worker waits before its loop tries again after a connection error (BullMQ's default
+ * is 15 s). When a Redis master restarts, the worker's blocking connection reconnects while the cluster
+ * is still settling and fails once more: with the default, a mail code or a housekeeping run then waited
+ * 15 to 30 s after Redis was back. While Redis is away, a try every 2 s is one command per worker.
+ */
+export const WORKER_RETRY_DELAY_MS = 2_000
+
 /** The two connections a queue and its worker run on, set up the same way by every BullMQ user in the app. */
 export interface QueueConnections {
   readonly producer: RedisClient

@@ -337,8 +337,8 @@ const LOST_CONNECTION = new Set(['reconnecting', 'close', 'end'])
  * BullMQ and ioredis are loaded only here, where a queue runs: the embedded default never pays for them.
  */
 function createRedisQueue(options: RedisQueueOptions): DeliveryQueue {
-  const started = Promise.all([import('bullmq'), import('../cache/bullmq-connections.js')]).then(([bullmq, { createQueueConnections }]) =>
-    startRedisQueue(bullmq, createQueueConnections, options),
+  const started = Promise.all([import('bullmq'), import('../cache/bullmq-connections.js')]).then(([bullmq, connections]) =>
+    startRedisQueue(bullmq, connections, options),
   )
   // A failure to start is reported by the first enqueue or close, not as an unhandled rejection.
   started.catch(() => {})
@@ -350,7 +350,7 @@ function createRedisQueue(options: RedisQueueOptions): DeliveryQueue {
 
 function startRedisQueue(
   { Queue, UnrecoverableError, Worker }: typeof import('bullmq'),
-  createQueueConnections: typeof import('../cache/bullmq-connections.js').createQueueConnections,
+  { createQueueConnections, WORKER_RETRY_DELAY_MS }: typeof import('../cache/bullmq-connections.js'),
   { target, keyPrefix, retry, handlers, logger }: RedisQueueOptions,
 ): DeliveryQueue {
   let lastErrorLog = 0
@@ -395,6 +395,7 @@ function startRedisQueue(
       connection: consumer,
       prefix,
       concurrency: WORKER_CONCURRENCY,
+      runRetryDelay: WORKER_RETRY_DELAY_MS,
       // The same schedule as the in-process queue, capped, which BullMQ's built-in exponential is not.
       settings: { backoffStrategy: (attemptsMade) => backoffDelay(attemptsMade, retry.baseDelayMs) },
     },

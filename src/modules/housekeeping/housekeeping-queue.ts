@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
-import { createQueueConnections } from '../../cache/bullmq-connections.js'
+import { createQueueConnections, WORKER_RETRY_DELAY_MS } from '../../cache/bullmq-connections.js'
 import type { RedisTarget } from '../../cache/redis-target.js'
 import type { HousekeepingResult } from './housekeeping-service.js'
 
@@ -54,7 +54,7 @@ export function startQueue({ target, keyPrefix, intervalMs, runOnce, logger }: Q
       const result = await runOnce({ via: 'queue', jobId: job.id })
       return result.removed
     },
-    { connection: consumer, prefix, concurrency: 1, skipVersionCheck: true },
+    { connection: consumer, prefix, concurrency: 1, skipVersionCheck: true, runRetryDelay: WORKER_RETRY_DELAY_MS },
   )
   queue.on('error', reportError)
   worker.on('error', reportError)
