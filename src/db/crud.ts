@@ -148,13 +148,13 @@ export function createCrudRepository<TTable extends TableWithId>(db: Db, table: 
         (values: Values) => JSON.stringify(values),
         async (values: Values) => {
           const params = fillPlaceholders(page.params, values)
-          let rows: Awaited<ReturnType<ReturnType<typeof client.unsafe>['values']>>
-          try {
-            rows = await client.unsafe(page.sql, params as never[]).values()
-          } catch (cause) {
-            // Wrapped as Drizzle wraps its own, so the log's redaction (redactErrorText) finds the values.
-            throw new DrizzleQueryError(page.sql, params, cause as Error)
-          }
+          const rows = await client
+            .unsafe(page.sql, params as never[])
+            .values()
+            .catch((cause: Error) => {
+              // Wrapped as Drizzle wraps its own, so the log's redaction (redactErrorText) finds the values.
+              throw new DrizzleQueryError(page.sql, params, cause)
+            })
           if (rows.length > 0 || values.skip === 0) return read(rows, rows.columns)
           return { items: [], total: (await total.execute(values))[0]?.total ?? 0 }
         },
