@@ -1,7 +1,8 @@
 import underPressure from '@fastify/under-pressure'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { RequestHistogram } from '../observability/request-histogram.js'
 import { safeEqual, sha256 } from '../lib/secrets.js'
 
 export interface AppMetrics {
@@ -50,13 +51,12 @@ export default fp(
     registry.setDefaultLabels({ app: config.projectName })
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
 
-    const duration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration by route pattern, method and status',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    })
+    const duration = new RequestHistogram(
+      'http_request_duration_seconds',
+      'HTTP request duration by route pattern, method and status',
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registry,
+    )
     const inFlight = new Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled now', registers: [registry] })
     // Until the realtime module reports (or in an app without it) there is no socket to count.
     let realtime: () => RealtimeFigures = () => ({ connections: 0, rooms: 0 })
@@ -137,7 +137,7 @@ export default fp(
     app.addHook('onResponse', (request, reply, done) => {
       finish(request)
       const route = request.routeOptions.url ?? 'unmatched'
-      duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+      duration.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
       if (reply.statusCode === 429) metrics.rateLimitRejections.inc({ limiter: reply.limiter ?? 'global' })
       done()
     })
