@@ -51,9 +51,15 @@ export class RequestHistogram {
 
   observe(method: string, route: string, status: number, seconds: number): void {
     let byRoute = this.#series.get(method)
-    if (!byRoute) this.#series.set(method, (byRoute = new Map()))
+    if (!byRoute) {
+      byRoute = new Map()
+      this.#series.set(method, byRoute)
+    }
     let byStatus = byRoute.get(route)
-    if (!byStatus) byRoute.set(route, (byStatus = new Map()))
+    if (!byStatus) {
+      byStatus = new Map()
+      byRoute.set(route, byStatus)
+    }
     let series = byStatus.get(status)
     if (!series) {
       series = { labels: { method, route, status_code: String(status) }, counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }
