@@ -64,10 +64,25 @@ export default fp(
       registry,
       loginAttempts: new Counter({ name: 'auth_login_attempts_total', help: 'Logins by result', labelNames: ['result'] as const, registers: [registry] }),
       twoFactorFailures: new Counter({ name: 'auth_2fa_failures_total', help: 'Wrong 2FA codes', registers: [registry] }),
-      rateLimitRejections: new Counter({ name: 'rate_limit_rejections_total', help: 'Requests refused by a limiter (429) or by load shedding (503), by limiter', labelNames: ['limiter'] as const, registers: [registry] }),
+      rateLimitRejections: new Counter({
+        name: 'rate_limit_rejections_total',
+        help: 'Requests refused by a limiter (429) or by load shedding (503), by limiter',
+        labelNames: ['limiter'] as const,
+        registers: [registry],
+      }),
       wsMessages: new Counter({ name: 'ws_messages_total', help: 'WebSocket frames by direction', labelNames: ['direction'] as const, registers: [registry] }),
-      housekeepingRowsRemoved: new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows deleted by housekeeping, by table', labelNames: ['table'] as const, registers: [registry] }),
-      housekeepingRuns: new Counter({ name: 'housekeeping_runs_total', help: 'Housekeeping runs on this instance, by result', labelNames: ['result'] as const, registers: [registry] }),
+      housekeepingRowsRemoved: new Counter({
+        name: 'housekeeping_rows_removed_total',
+        help: 'Rows deleted by housekeeping, by table',
+        labelNames: ['table'] as const,
+        registers: [registry],
+      }),
+      housekeepingRuns: new Counter({
+        name: 'housekeeping_runs_total',
+        help: 'Housekeeping runs on this instance, by result',
+        labelNames: ['result'] as const,
+        registers: [registry],
+      }),
       observeRealtime(source) {
         realtime = source
       },
@@ -103,7 +118,12 @@ export default fp(
       help: '1 when the cache (Redis or in-process) answers a ping',
       registers: [registry],
       async collect() {
-        this.set(await app.cache.ping(500).then(() => 1, () => 0))
+        this.set(
+          await app.cache.ping(500).then(
+            () => 1,
+            () => 0,
+          ),
+        )
       },
     })
     new Gauge({
@@ -111,7 +131,12 @@ export default fp(
       help: '1 when the database answers a ping',
       registers: [registry],
       async collect() {
-        this.set(await app.database.ping(1000).then(() => 1, () => 0))
+        this.set(
+          await app.database.ping(1000).then(
+            () => 1,
+            () => 0,
+          ),
+        )
       },
     })
     app.decorate('metrics', metrics)

@@ -11,7 +11,13 @@ describe('RequestHistogram', () => {
     const theirs = new Registry()
     for (const registry of [ours, theirs]) registry.setDefaultLabels({ app: 'carbelsad' })
     const fast = new RequestHistogram('http_request_duration_seconds', 'Request duration', BUCKETS, ours)
-    const reference = new Histogram({ name: 'http_request_duration_seconds', help: 'Request duration', labelNames: ['method', 'route', 'status_code'], buckets: BUCKETS, registers: [theirs] })
+    const reference = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Request duration',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: BUCKETS,
+      registers: [theirs],
+    })
     // Values on a bound, between bounds, below the first and above the last; series interleaved.
     const observations: Array<[string, string, number, number]> = [
       ['GET', '/api/v1/health/', 200, 0.0004],
