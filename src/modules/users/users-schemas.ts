@@ -1,9 +1,11 @@
 import { Type, type Static } from 'typebox'
 import type { UserRow } from '../../db/schema.js'
 import { PaginationQuery } from '../../lib/pagination.js'
+import { NullableString } from '../../lib/schemas.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/passwords.js'
 
-// Null first: with type coercion on, a string-first union would turn null into "" instead of clearing.
+// Request bodies. Null first: with type coercion on, a string-first union would turn null into "" instead
+// of clearing. Answers use NullableString, which the serializer writes faster.
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([Type.Null(), schema])
 
 export const RoleSchema = Type.Union([Type.Literal('user'), Type.Literal('admin'), Type.Literal('superadmin')], {
@@ -30,12 +32,12 @@ export const UserPublic = Type.Object({
   id: Type.Integer(),
   username: Type.String(),
   email: Type.String(),
-  first_name: Nullable(Type.String()),
-  last_name: Nullable(Type.String()),
-  phone_number: Nullable(Type.String()),
+  first_name: NullableString(),
+  last_name: NullableString(),
+  phone_number: NullableString(),
   phone_verified: Type.Boolean(),
-  avatar_url: Nullable(Type.String()),
-  bio: Nullable(Type.String()),
+  avatar_url: NullableString(),
+  bio: NullableString(),
   timezone: Type.String(),
   language: Type.String(),
   role: RoleSchema,
@@ -43,8 +45,8 @@ export const UserPublic = Type.Object({
   two_fa_enabled: Type.Boolean(),
   two_fa_method: Type.Union([Type.Literal('email'), Type.Literal('totp')]),
   email_verified: Type.Boolean(),
-  pending_email: Nullable(Type.String({ description: 'A new address waiting for its confirmation link; `email` changes once it is used' })),
-  last_login_at: Nullable(Type.String({ format: 'date-time' })),
+  pending_email: NullableString({ description: 'A new address waiting for its confirmation link; `email` changes once it is used' }),
+  last_login_at: NullableString({ format: 'date-time' }),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 })
