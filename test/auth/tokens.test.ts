@@ -1,14 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import {
-  authHeader,
-  controllableClock,
-  loginAs,
-  registerUser,
-  signedInUser,
-  type TokenPair,
-} from '../helpers/factories.js'
+import { authHeader, controllableClock, loginAs, registerUser, signedInUser, type TokenPair } from '../helpers/factories.js'
 import { TEST_SECRET, useTestContext } from '../helpers/test-context.js'
 
 const context = useTestContext()
@@ -35,7 +28,12 @@ function forgeJwt(payload: Record<string, unknown>, options: { key?: string; alg
   const alg = options.alg ?? 'HS256'
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
   const signingInput = `${encode({ alg, typ: 'JWT' })}.${encode(payload)}`
-  const signature = alg === 'none' ? '' : createHmac(HMAC[alg], options.key ?? TEST_SECRET).update(signingInput).digest('base64url')
+  const signature =
+    alg === 'none'
+      ? ''
+      : createHmac(HMAC[alg], options.key ?? TEST_SECRET)
+          .update(signingInput)
+          .digest('base64url')
   return `${signingInput}.${signature}`
 }
 
@@ -183,6 +181,18 @@ describe('access tokens', () => {
       expectBearerChallenge(await me(token))
     }
     expectBearerChallenge(await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { authorization: 'Bearer' } }))
+  })
+
+  it('altered after the original was accepted are refused: the verified-token cache holds the exact token', async () => {
+    const user = await signedInUser(app)
+    const token = user.tokens.access_token
+    expect((await me(token)).statusCode).toBe(200)
+    const [header, payload, signature] = token.split('.') as [string, string, string]
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
+    const otherPayload = Buffer.from(JSON.stringify({ ...claims, sub: String(Number(claims.sub) + 1) })).toString('base64url')
+    const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`
+    for (const altered of [`${header}.${otherPayload}.${signature}`, `${header}.${payload}.${flipped}`]) expectBearerChallenge(await me(altered))
+    expect((await me(token)).statusCode).toBe(200)
   })
 
   it('without the access type or a required claim are refused', async () => {
