@@ -30,13 +30,17 @@ async function startWorker(config: Config): Promise<void> {
   embedded?.catch(() => {})
   // Tracing patches http and ioredis as they load, so the app is imported only after it started.
   if (config.tracing) await startTracing(environment)
-  const [{ default: pino }, { openDatabase }] = await Promise.all([import('pino'), import('./db/database.js')])
+  const [{ default: pino }, { TurnBatchedDestination }, { openDatabase }] = await Promise.all([
+    import('pino'),
+    import('./lib/logger.js'),
+    import('./db/database.js'),
+  ])
   const opening = openDatabase(config, embedded)
   opening.catch(() => {})
   const { buildApp } = await import('./app.js')
   const pretty = config.debug && process.stdout.isTTY
   // Asynchronous stdout: under load, lines queued while a write is in flight go out together.
-  const logStream = pretty ? undefined : pino.destination({ dest: 1, sync: false })
+  const logStream = pretty ? undefined : new TurnBatchedDestination(pino.destination({ dest: 1, sync: false }))
   const app = await buildApp({ config, prettyLogs: pretty, openingDatabase: opening, ...(logStream ? { logger: logStream } : {}) })
   app.addHook('onClose', async () => {
     await stopTracing().catch((error: unknown) => app.log.warn({ err: error }, 'could not flush traces'))
@@ -45,7 +49,6 @@ async function startWorker(config: Config): Promise<void> {
   if (config.secretKeyGenerated) {
     app.log.warn('SECRET_KEY is not set: using a random key for this process only; tokens die on restart (run: npm run setup:secret)')
   }
-
 
   let closing = false
   const shutdown = (signal: string) => {

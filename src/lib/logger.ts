@@ -7,7 +7,60 @@ export interface LogDestination {
   write(line: string): void
 }
 
-const SECRET_FIELDS = ['password', 'current_password', 'new_password', 'access_token', 'refresh_token', 'challenge_token', 'token', 'code', 'secret', 'api_key', 'key']
+interface FlushableDestination extends LogDestination {
+  flushSync(): void
+}
+
+/**
+ * Hands log lines to an asynchronous destination (pino's sonic-boom) once per event-loop turn, joined.
+ * sonic-boom measures the byte length of its whole pending chunk on every write, and under load,
+ * with a write in flight, that chunk holds the turn's earlier lines: each line paid for a copy of all
+ * the lines before it, about 2 µs of a request (measured). Lines wait at most until the end of the
+ * turn; `flushSync` (a fatal line, shutdown) and the process's exit write them out at once.
+ */
+export class TurnBatchedDestination implements FlushableDestination {
+  #pending: string[] = []
+  readonly #target: FlushableDestination
+  readonly #drain = () => {
+    if (this.#pending.length === 0) return
+    const text = this.#pending.length === 1 ? (this.#pending[0] as string) : this.#pending.join('')
+    this.#pending = []
+    this.#target.write(text)
+  }
+
+  constructor(target: FlushableDestination) {
+    this.#target = target
+    // Whatever order the exit listeners run in, pending lines reach the file before the process ends.
+    // Only when there are some: after a natural exit pino has already ended the target.
+    process.on('exit', () => {
+      if (this.#pending.length > 0) this.flushSync()
+    })
+  }
+
+  write(line: string): void {
+    if (this.#pending.length === 0) setImmediate(this.#drain)
+    this.#pending.push(line)
+  }
+
+  flushSync(): void {
+    this.#drain()
+    this.#target.flushSync()
+  }
+}
+
+const SECRET_FIELDS = [
+  'password',
+  'current_password',
+  'new_password',
+  'access_token',
+  'refresh_token',
+  'challenge_token',
+  'token',
+  'code',
+  'secret',
+  'api_key',
+  'key',
+]
 
 /** Paths whose values must never reach a log line: credentials, tokens, codes and passwords. */
 export const REDACTED_PATHS = [
