@@ -1,9 +1,9 @@
-import cors from '@fastify/cors'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import helmet, { type HelmetOptions } from 'helmet'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
+import { corsStep } from './cors.js'
 
 /**
  * helmet's headers do not change between requests, so they are computed once here rather than by
@@ -87,29 +87,21 @@ export default fp(
     // fewer headers to write on the hottest routes. The console and the docs pages keep the full set.
     const apiHeaders = pick(headers, API_HEADER_NAMES)
     apiHeaders['content-security-policy'] = "default-src 'none'; frame-ancestors 'none'"
-    // A callback hook, not an async one: no promise per request on every route.
+    const cors = corsStep({
+      allowedOrigins: config.allowedOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-ID'],
+      exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      maxAgeSeconds: 600,
+    })
+    // One callback hook for headers and CORS, not an async one: no promise per request on every route.
     app.addHook('onRequest', (request, reply, done) => {
       const url = request.url
       reply.headers(isApiAnswer(url) ? apiHeaders : headers)
       // The matched route, not the raw URL: a percent-encoded path (`/api/v1/%75sers/me`) routes to the
       // same handler. Unmatched paths (404) fall back to the URL.
       if (needsNoStore(request.routeOptions.url ?? url)) reply.header('cache-control', 'no-store')
-      done()
-    })
-    const wildcard = config.allowedOrigins.includes('*')
-    const allowed = new Set(config.allowedOrigins)
-    await app.register(cors, {
-      // A request without an Origin header is not a cross-origin browser request: it gets no CORS
-      // headers at all (only `Vary: Origin`). An origin not on the list gets none either, so the
-      // browser refuses the answer; an allowed one is reflected.
-      origin: (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) =>
-        callback(null, origin !== undefined && (wildcard || allowed.has(origin))),
-      // Credentials with a wildcard origin would let any site act as the user.
-      credentials: !wildcard,
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-ID'],
-      exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
-      maxAge: 600,
+      cors(request, reply, done)
     })
   },
   { name: 'security' },
