@@ -138,6 +138,17 @@ function cachedSerializers(): SerializerFactory {
 const VALIDATORS = validatorsByPart()
 const SERIALIZERS = cachedSerializers()
 
+/** pino's level order; a logger writes the lines at or above its own level. */
+const LEVEL_RANK: Record<string, number> & Record<'debug' | 'info', number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+}
+
 /** Builds the whole application; the server entry and every test use this one factory. */
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config } = options
@@ -212,7 +223,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addHook('onResponse', (request, reply, done) => {
     // Successful probes arrive every few seconds from balancers and orchestrators: debug, not info.
     const probe = reply.statusCode < 400 && request.url.startsWith('/api/v1/health')
-    requestLog[probe ? 'debug' : 'info'](
+    const level = probe ? 'debug' : 'info'
+    // Build the line only if it will be written: at info, a probe's would be thrown away.
+    if ((LEVEL_RANK[requestLog.level] ?? 0) > LEVEL_RANK[level]) {
+      done()
+      return
+    }
+    requestLog[level](
       {
         request_id: request.id,
         method: request.method,
