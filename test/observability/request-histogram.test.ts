@@ -40,7 +40,9 @@ describe('RequestHistogram', () => {
     // The JSON form too (prom-client adds an empty `exemplar` to its own values).
     const json = async (registry: Registry) =>
       (await registry.getMetricsAsJSON()).flatMap((metric) =>
-        metric.values.map(({ metricName, labels, value }) => `${metricName} ${JSON.stringify(Object.entries(labels).sort())} ${value}`).sort(),
+        metric.values
+          .map(({ labels, value, ...rest }) => `${(rest as { metricName?: string }).metricName} ${JSON.stringify(Object.entries(labels).sort())} ${value}`)
+          .sort(),
       )
     expect(await json(ours)).toEqual(await json(theirs))
   })
