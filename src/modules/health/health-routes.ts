@@ -25,7 +25,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/',
     { config: { access: 'public' }, schema: { operationId: 'getHealth', tags: ['health'], summary: 'Basic health check', response: { 200: Healthy } } },
-    async () => ({
+    // Synchronous: the answer is sent at once, without a promise and a turn of the microtask queue.
+    () => ({
       status: 'healthy',
       version: app.config.version,
       uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
@@ -36,7 +37,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/live',
     { config: { access: 'public' }, schema: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness probe: the process is up', response: { 200: Type.Object({ status: Type.String() }) } } },
-    async () => ({ status: 'alive' }),
+    () => ({ status: 'alive' }),
   )
 
   app.get(
