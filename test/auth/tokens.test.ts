@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
+import { createAccessTokens } from '../../src/modules/auth/tokens.js'
 import { authHeader, controllableClock, loginAs, registerUser, signedInUser, type TokenPair } from '../helpers/factories.js'
 import { TEST_SECRET, useTestContext } from '../helpers/test-context.js'
 
@@ -193,6 +194,19 @@ describe('access tokens', () => {
     const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`
     for (const altered of [`${header}.${otherPayload}.${signature}`, `${header}.${payload}.${flipped}`]) expectBearerChallenge(await me(altered))
     expect((await me(token)).statusCode).toBe(200)
+  })
+
+  it('are verified through a cache that raises no warning (fast-jwt warns about custom cache keys)', async () => {
+    const warnings: Error[] = []
+    const collect = (warning: Error) => warnings.push(warning)
+    process.on('warning', collect)
+    try {
+      createAccessTokens(context.config(), () => new Date())
+      await new Promise((next) => setImmediate(next))
+    } finally {
+      process.off('warning', collect)
+    }
+    expect(warnings.map((warning) => warning.message)).toEqual([])
   })
 
   it('without the access type or a required claim are refused', async () => {
