@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 
 export interface CorsOptions {
   /** Origins a browser may call the API from; `*` allows any (and then no credentials). */
@@ -35,7 +35,8 @@ export function corsStep(options: CorsOptions) {
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     reply.header('vary', 'Origin')
     const origin = request.headers.origin
-    if (origin === undefined || !(anyOrigin || allowed.has(origin))) {
+    // An empty Origin is no origin: it is never reflected.
+    if (!origin || !(anyOrigin || allowed.has(origin))) {
       done()
       return
     }
@@ -55,4 +56,15 @@ export function corsStep(options: CorsOptions) {
     reply.header('access-control-max-age', maxAge)
     void reply.code(204).header('content-length', '0').send()
   }
+}
+
+/**
+ * The route every `OPTIONS` request matches, as @fastify/cors had it: a preflight is answered by the
+ * step above before routing matters, and any other `OPTIONS` is a 404. With the route, preflights
+ * count in the metrics and the request log as route `*`, not among unknown paths.
+ */
+export function addPreflightRoute(app: FastifyInstance): void {
+  app.options('*', { schema: { hide: true } }, (_request, reply) => {
+    reply.callNotFound()
+  })
 }

@@ -3,7 +3,7 @@ import helmet, { type HelmetOptions } from 'helmet'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
-import { corsStep } from './cors.js'
+import { addPreflightRoute, corsStep } from './cors.js'
 
 /**
  * helmet's headers do not change between requests, so they are computed once here rather than by
@@ -103,6 +103,7 @@ export default fp(
       if (needsNoStore(request.routeOptions.url ?? url)) reply.header('cache-control', 'no-store')
       cors(request, reply, done)
     })
+    addPreflightRoute(app)
   },
   { name: 'security' },
 )

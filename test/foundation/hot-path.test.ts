@@ -34,6 +34,16 @@ describe('the hottest routes do no avoidable work', () => {
     expect(String(allowed.headers['access-control-expose-headers'])).toContain('X-Request-ID')
     const denied = await app.inject({ url: '/api/v1/health/', headers: { origin: 'http://evil.example' } })
     expect(Object.keys(denied.headers).filter((name) => name.startsWith('access-control-'))).toEqual([])
+ 
+    // Preflights are answered before authentication and rate limits, and are their own route (`*`),
+    // not an unknown path: the metrics count them apart from 404s.
+    const preflight = await app.inject({ method: 'OPTIONS', url: '/api/v1/auth/login', headers: { origin: 'http://good.example', 'access-control-request-method': 'POST' } })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['cache-control']).toBeUndefined()
+    const unknown = await app.inject({ method: 'OPTIONS', url: '/api/v1/auth/login', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } })
+    expect(unknown.statusCode).toBe(404)
+    const metrics = await app.inject({ url: '/metrics' })
+    expect(metrics.body).toMatch(/^http_request_duration_seconds_count\{[^}]*method="OPTIONS",route="\*",status_code="204"[^}]*\} 1$/m)
   })
 
   it('serves GET /users/me from the in-process copy: one shared-cache load for a burst, a fresh one after a change', async () => {

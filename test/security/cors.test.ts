@@ -1,7 +1,7 @@
 import cors from '@fastify/cors'
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { type CorsOptions, corsStep } from '../../src/plugins/cors.js'
+import { addPreflightRoute, type CorsOptions, corsStep } from '../../src/plugins/cors.js'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-ID']
@@ -35,6 +35,7 @@ async function withStep(allowedOrigins: string[]) {
   const app = Fastify()
   const options: CorsOptions = { allowedOrigins, methods: METHODS, allowedHeaders: ALLOWED_HEADERS, exposedHeaders: EXPOSED_HEADERS, maxAgeSeconds: 600 }
   app.addHook('onRequest', corsStep(options))
+  addPreflightRoute(app)
   return withRoutes(app)
 }
 
@@ -75,6 +76,24 @@ describe('CORS step', () => {
       await Promise.all([library.close(), step.close()])
     })
   }
+
+  // The one deliberate difference: with `*`, the library sent `Access-Control-Expose-Headers` to an
+  // empty Origin and answered its preflight 400. An empty Origin is no origin: nothing, and a 404.
+  it('gives an empty Origin no CORS header, whatever the origin list', async () => {
+    for (const allowedOrigins of [['*'], ['http://good.example']]) {
+      const app = await withStep(allowedOrigins)
+      for (const request of [
+        { method: 'GET' as const, url: '/x', headers: { origin: '' } },
+        { method: 'OPTIONS' as const, url: '/x', headers: { origin: '', 'access-control-request-method': 'POST' } },
+      ]) {
+        const response = await app.inject(request)
+        expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual([])
+        expect(response.headers.vary).toBe('Origin')
+        expect(response.statusCode).toBe(request.method === 'GET' ? 200 : 404)
+      }
+      await app.close()
+    }
+  })
 
   it('reflects an allowed origin with credentials, and gives any other origin no CORS header at all', async () => {
     const app = await withStep(['http://good.example'])
