@@ -31,7 +31,7 @@ interface MetricData {
  * what a health request costs in all. Here the series is found through nested maps keyed by what the
  * router already holds (the method and route strings, the status number) and counted in a typed
  * array. The registry reads it as it reads prom-client's own histogram, so the exposition (buckets,
- * `_sum`, `_count`, default labels) is the same, line for line.
+ * `_sum`, `_count`, default labels) has the same lines; only the series come grouped by method.
  */
 export class RequestHistogram {
   readonly type = 'histogram'
@@ -50,6 +50,8 @@ export class RequestHistogram {
   }
 
   observe(method: string, route: string, status: number, seconds: number): void {
+    // prom-client refuses such a value; a sum of NaN would spoil the series for good.
+    if (!Number.isFinite(seconds)) return
     let byRoute = this.#series.get(method)
     if (!byRoute) {
       byRoute = new Map()
