@@ -9,6 +9,7 @@ export interface LogDestination {
 
 interface FlushableDestination extends LogDestination {
   flushSync(): void
+  flush?(callback: (error?: Error | null) => void): void
 }
 
 /**
@@ -45,6 +46,13 @@ export class TurnBatchedDestination implements FlushableDestination {
   flushSync(): void {
     this.#drain()
     this.#target.flushSync()
+  }
+
+  /** `logger.flush(callback)`: the callback runs once the pending lines, too, are written. */
+  flush(callback: (error?: Error | null) => void = () => {}): void {
+    this.#drain()
+    if (this.#target.flush) this.#target.flush(callback)
+    else callback()
   }
 }
 

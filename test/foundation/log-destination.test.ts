@@ -42,6 +42,14 @@ describe('TurnBatchedDestination (the server’s stdout log destination)', () =>
     expect(target.flushes).toBe(1)
   })
 
+  it('writes pending lines before a flush calls back', async () => {
+    const target = recordingTarget()
+    const destination = new TurnBatchedDestination(target)
+    destination.write('a\n')
+    const flushed = new Promise<string[]>((resolve) => destination.flush(() => resolve([...target.writes])))
+    expect(await flushed).toEqual(['a\n'])
+  })
+
   // A real process on pino's asynchronous stdout: a line logged just before process.exit() is not lost,
   // nor is one logged before the event loop runs dry.
   for (const ending of ['process.exit(3)', '']) {
