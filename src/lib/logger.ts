@@ -24,7 +24,7 @@ export class TurnBatchedDestination implements FlushableDestination {
   readonly #target: FlushableDestination
   readonly #drain = () => {
     if (this.#pending.length === 0) return
-    const text = this.#pending.length === 1 ? (this.#pending[0] as string) : this.#pending.join('')
+    const text = this.#pending.join('')
     this.#pending = []
     this.#target.write(text)
   }
